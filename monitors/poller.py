@@ -1,0 +1,79 @@
+"""Run a one-shot tool repeatedly in a background thread and keep its latest parsed output.
+
+For tools without a loop mode (rocm-smi, amd-smi): the monitor's tick reads the latest result and
+never waits on the tool, however slow it is.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+from monitors.schema import Reading
+from saturate.errors import ToolMissingError
+
+
+def run_once(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+
+
+class Poller:
+    """Calls ``cmd`` every ``period_s`` (or back to back when slower) and parses stdout."""
+
+    def __init__(self, tool: str, cmd: list[str], parse: Callable[[str], list[Reading]], period_s: float,
+                 timeout_s: float = 10.0) -> None:
+        self.tool = tool
+        self.cmd = cmd
+        self.parse = parse
+        self.period_s = period_s
+        self.timeout_s = timeout_s
+        self._latest: list[Reading] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failures = 0
+
+    def first(self) -> list[Reading]:
+        """Run once in the foreground; ToolMissingError when the tool reports no device."""
+        try:
+            done = run_once(self.cmd, self.timeout_s)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise ToolMissingError(f"{self.tool} could not run: {exc}") from None
+        readings = self.parse(done.stdout) if done.returncode == 0 else []
+        if not readings:
+            why = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+            raise ToolMissingError(f"{self.tool} found no GPU (exit {done.returncode}): {why}")
+        with self._lock:
+            self._latest = readings
+        return readings
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"{self.tool}-poller", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            try:
+                done = run_once(self.cmd, self.timeout_s)
+                readings = self.parse(done.stdout) if done.returncode == 0 else []
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                readings = []
+            if readings:
+                with self._lock:
+                    self._latest = readings
+            else:
+                self.failures += 1
+            self._stop.wait(max(0.0, self.period_s - (time.monotonic() - t0)))
+
+    def latest(self) -> list[Reading]:
+        with self._lock:
+            return list(self._latest)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(self.timeout_s + 1)
+            self._thread = None
