@@ -1,0 +1,152 @@
+"""gRPC client on grpc.aio: requests pre-serialized once, sent as bytes, answers parsed only on demand.
+
+The hot path calls `channel.unary_unary(".../ModelInfer")` with no serializers, so gRPC moves the
+pre-built bytes as they are and hands back the raw response bytes; nothing is parsed unless a
+check is asked for. Control-plane calls (metadata, config, statistics) go through tritonclient's
+aio client, with the access token as metadata on every call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+from tritonclient.grpc import aio as triton_aio
+from tritonclient.grpc import service_pb2
+from tritonclient.utils import InferenceServerException, serialize_byte_tensor
+
+from loadgen.clients.base import (
+    GRPC_TOKEN_KEY,
+    ErrorLog,
+    ModelInfo,
+    Payload,
+    RequestTensors,
+    is_auth_failure,
+    model_info_from_json,
+    token_refused,
+    unknown_model,
+    unreachable,
+)
+from saturate.errors import ModelError, ServerError
+
+INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
+_MAX_MESSAGE = 2**31 - 1
+_CONTROL_TIMEOUT_S = 10.0
+
+
+def _status_name(exc: InferenceServerException) -> str:
+    status = str(exc.status() or "")
+    return status.rsplit(".", 1)[-1] or "UNKNOWN"
+
+
+class GrpcClient:
+    """KServe v2 over gRPC (see module doc); one channel shared by every in-flight request."""
+
+    def __init__(self, url: str, access_token: str | None = None) -> None:
+        self.url = url.split("://")[-1]
+        self.errors = ErrorLog()
+        self.send_ns = 0
+        self.recv_ns = 0
+        self._token = access_token
+        self._headers = {GRPC_TOKEN_KEY: access_token} if access_token else None
+        self._metadata: tuple[tuple[str, str], ...] | None = (
+            ((GRPC_TOKEN_KEY, access_token),) if access_token else None
+        )
+        self._channel: grpc.aio.Channel | None = None
+        self._control: triton_aio.InferenceServerClient | None = None
+        self._infer: Any = None
+
+    async def open(self) -> None:
+        options = [("grpc.max_send_message_length", _MAX_MESSAGE),
+                   ("grpc.max_receive_message_length", _MAX_MESSAGE)]
+        self._channel = grpc.aio.insecure_channel(self.url, options=options)
+        self._infer = self._channel.unary_unary(INFER_METHOD)
+        self._control = triton_aio.InferenceServerClient(self.url)
+        try:
+            live = await self._control.is_server_live(headers=self._headers,
+                                                      client_timeout=_CONTROL_TIMEOUT_S)
+        except InferenceServerException as exc:
+            raise unreachable(self.url, "gRPC", str(exc.message() or exc).splitlines()[0][:120]) from None
+        if not live:
+            raise ServerError(f"the server at {self.url} is not live yet; wait for it to be ready and retry")
+
+    async def close(self) -> None:
+        if self._control is not None:
+            await self._control.close()
+        if self._channel is not None:
+            await self._channel.close()
+
+    @property
+    def control(self) -> triton_aio.InferenceServerClient:
+        assert self._control is not None, "open() first"
+        return self._control
+
+    async def model_info(self, model: str, version: str) -> ModelInfo:
+        try:
+            meta = await self.control.get_model_metadata(
+                model, version, headers=self._headers, as_json=True, client_timeout=_CONTROL_TIMEOUT_S)
+            config = await self.control.get_model_config(
+                model, version, headers=self._headers, as_json=True, client_timeout=_CONTROL_TIMEOUT_S)
+        except InferenceServerException as exc:
+            code, msg = _status_name(exc), str(exc.message() or exc)
+            if is_auth_failure(code, msg):
+                raise token_refused(self.url, self._token is not None) from None
+            if code == "UNAVAILABLE" and "model" not in msg.lower():
+                raise unreachable(self.url, "gRPC", msg.splitlines()[0][:120]) from None
+            raise unknown_model(model, self.url, msg.splitlines()[0][:160]) from None
+        return model_info_from_json(meta, config)
+
+    async def has_statistics(self) -> bool:
+        meta = await self.control.get_server_metadata(headers=self._headers, as_json=True)
+        return "statistics" in meta.get("extensions", [])
+
+    async def statistics(self, model: str, version: str) -> dict[str, Any]:
+        try:
+            stats: dict[str, Any] = await self.control.get_inference_statistics(
+                model, version, headers=self._headers, as_json=True, client_timeout=_CONTROL_TIMEOUT_S)
+        except InferenceServerException as exc:
+            code, msg = _status_name(exc), str(exc.message() or exc)
+            if is_auth_failure(code, msg):
+                raise token_refused(self.url, self._token is not None) from None
+            raise ServerError(f"statistics from {self.url} failed: {msg.splitlines()[0][:160]}") from None
+        return stats
+
+    def prepare(self, model: str, version: str, request: RequestTensors) -> Payload:
+        """Build the ModelInferRequest with tritonclient's protobuf types and serialize it once."""
+        req = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+        for name, datatype, array in request.inputs:
+            tensor = req.inputs.add()
+            tensor.name = name
+            tensor.datatype = datatype
+            tensor.shape.extend(array.shape)
+            if datatype == "BYTES":
+                serialized = serialize_byte_tensor(array)
+                req.raw_input_contents.append(serialized.item() if serialized.size else b"")
+            else:
+                req.raw_input_contents.append(array.tobytes())
+        for name in request.outputs:
+            req.outputs.add().name = name
+        return req.SerializeToString(), 0
+
+    async def infer(self, payload: Payload) -> str | None:
+        t0 = time.perf_counter_ns()
+        call = self._infer(payload[0], metadata=self._metadata)
+        self.send_ns += time.perf_counter_ns() - t0
+        try:
+            await call
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code().name
+            return self.errors.note(code, str(exc.details() or code))
+        return None
+
+    async def infer_checked(self, payload: Payload) -> service_pb2.ModelInferResponse:
+        """One request with the answer parsed (pre-flight); raises ModelError if the server refuses it."""
+        try:
+            raw = await self._infer(payload[0], metadata=self._metadata, timeout=60)
+        except grpc.aio.AioRpcError as exc:
+            msg = str(exc.details() or exc.code().name).splitlines()[0][:240]
+            if is_auth_failure(exc.code().name, msg):
+                raise token_refused(self.url, self._token is not None) from None
+            raise ModelError(f"the server refused a test request: {msg}") from None
+        return service_pb2.ModelInferResponse.FromString(raw)

@@ -1,0 +1,119 @@
+"""`--collect-metrics`: poll Triton's Prometheus endpoint and aggregate GPU metrics per window.
+
+Parsed with prometheus-client's text parser. Like perf_analyzer, only series whose sole label is
+``gpu_uuid`` count; per window, utilization (0-1) and power (W) are averaged, memory used is the
+maximum and memory total the first sample (perf_analyzer.md §5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from saturate.errors import ServerError
+
+METRICS = (
+    "nv_gpu_utilization", "nv_gpu_power_usage", "nv_gpu_memory_used_bytes", "nv_gpu_memory_total_bytes",
+)
+
+
+def parse_gpu_metrics(text: str) -> dict[str, dict[str, float]]:
+    """{metric: {gpu_uuid: value}} for the four GPU metrics perf_analyzer reads."""
+    out: dict[str, dict[str, float]] = {m: {} for m in METRICS}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in out and set(sample.labels) == {"gpu_uuid"}:
+                out[sample.name][sample.labels["gpu_uuid"]] = float(sample.value)
+    return out
+
+
+@dataclass
+class GpuWindow:
+    """Aggregated GPU metrics of one window: per metric, {gpu_uuid: value}."""
+
+    util: dict[str, float] = field(default_factory=dict)
+    power_w: dict[str, float] = field(default_factory=dict)
+    mem_used_bytes: dict[str, float] = field(default_factory=dict)
+    mem_total_bytes: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"util": self.util, "power_w": self.power_w, "mem_used_bytes": self.mem_used_bytes,
+                "mem_total_bytes": self.mem_total_bytes}
+
+
+def aggregate(samples: list[dict[str, dict[str, float]]]) -> GpuWindow:
+    """perf_analyzer's rules: average util and power, max memory used, first memory total."""
+    win = GpuWindow()
+    rules = (("nv_gpu_utilization", win.util, "avg"), ("nv_gpu_power_usage", win.power_w, "avg"),
+             ("nv_gpu_memory_used_bytes", win.mem_used_bytes, "max"),
+             ("nv_gpu_memory_total_bytes", win.mem_total_bytes, "first"))
+    for name, target, how in rules:
+        per_gpu: dict[str, list[float]] = {}
+        for s in samples:
+            for uuid, v in s.get(name, {}).items():
+                per_gpu.setdefault(uuid, []).append(v)
+        for uuid, vals in per_gpu.items():
+            target[uuid] = sum(vals) / len(vals) if how == "avg" else max(vals) if how == "max" else vals[0]
+    return win
+
+
+class MetricsPoller:
+    """Background scrape every `interval_ms`; `take()` returns the window's aggregate and resets."""
+
+    def __init__(self, url: str, interval_ms: int) -> None:
+        self.url = url
+        self.interval_s = interval_ms / 1000
+        self._samples: list[dict[str, dict[str, float]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._warned: set[str] = set()
+
+    async def start(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=max(2.0, self.interval_s * 2))
+        self._session = aiohttp.ClientSession(timeout=timeout)
+        try:
+            self._samples.append(await self._scrape())
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            await self.stop()
+            raise ServerError(f"cannot read metrics at {self.url} ({type(exc).__name__}); "
+                              "check --metrics-url or drop --collect-metrics") from None
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def take(self) -> GpuWindow:
+        samples, self._samples = self._samples, []
+        return aggregate(samples)
+
+    async def _scrape(self) -> dict[str, dict[str, float]]:
+        assert self._session is not None
+        async with self._session.get(self.url) as resp:
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
+            parsed = parse_gpu_metrics(await resp.text())
+        for name, values in parsed.items():
+            if not values and name not in self._warned:
+                self._warned.add(name)
+                print(f"WARNING: Unable to parse '{name}' metric.", file=sys.stderr)
+        return parsed
+
+    async def _loop(self) -> None:
+        while True:
+            t0 = time.monotonic()
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                self._samples.append(await self._scrape())
+            await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - t0)))

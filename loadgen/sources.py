@@ -1,0 +1,125 @@
+"""Where a level's load comes from: this process (`InProcessSource`) or K worker processes
+(`loadgen.multiproc.MultiProcessSource`). The runner talks only to the `LoadSource` protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from loadgen.clients.base import Client, Payload
+from loadgen.config import LoadConfig
+from loadgen.drivers import ClosedLoop, OpenLoop, Recorder, WindowPart
+
+DRAIN_S = 5.0
+
+
+class LoadSource(Protocol):
+    """Starts/stops load for a level and cuts windows at given edges (perf_counter ns)."""
+
+    async def start_level(self, value: float) -> None: ...
+
+    def pending(self) -> int: ...
+
+    async def reset(self, edge_ns: int) -> None: ...
+
+    async def cut(self, edge_ns: int) -> WindowPart: ...
+
+    async def stop_level(self) -> None: ...
+
+    async def warmup(self, value: float, requests: int, timeout_s: float) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+def horizon_s(cfg: LoadConfig) -> float:
+    """How long an open-loop schedule must run before it repeats (perf_analyzer: trials x window)."""
+    window_s = cfg.measurement_interval_ms / 1000
+    return max(10.0, cfg.max_trials * window_s * 1.5 + 5.0)
+
+
+def share(value: float, index: int, count: int, integer: bool) -> float:
+    """Worker `index`'s part of a concurrency (integer split, remainder first) or rate (even split)."""
+    if not integer:
+        return value / count
+    base, extra = divmod(int(value), count)
+    return float(base + (1 if index < extra else 0))
+
+
+def make_driver(cfg: LoadConfig, client: Client, payloads: Sequence[Payload], recorder: Recorder,
+                value: float, index: int = 0, count: int = 1) -> ClosedLoop | OpenLoop:
+    """The driver for one process: its share of the concurrency, or of the rate with its own phase/seed."""
+    if cfg.mode == "concurrency":
+        concurrency = int(share(value, index, count, True))
+        return ClosedLoop(client, payloads, recorder, concurrency, offset=index * 7919)
+    rate = share(value, index, count, False)
+    phase = round(index * 1e9 / value) if cfg.request_distribution == "constant" else 0
+    return OpenLoop(client, payloads, recorder, rate, cfg.request_distribution,
+                    seed=cfg.seed * 1000 + index, max_outstanding=max(0, cfg.max_outstanding // count),
+                    horizon_s=horizon_s(cfg), phase_ns=phase)
+
+
+class InProcessSource:
+    """All load from this process's event loop."""
+
+    def __init__(self, cfg: LoadConfig, client: Client, payloads: Sequence[Payload]) -> None:
+        self.cfg = cfg
+        self.client = client
+        self.payloads = list(payloads)
+        self.recorder = Recorder(client, cfg.mode == "request_rate")
+        self.driver: ClosedLoop | OpenLoop | None = None
+
+    async def start_level(self, value: float) -> None:
+        self.recorder = Recorder(self.client, self.cfg.mode == "request_rate")
+        self.driver = make_driver(self.cfg, self.client, self.payloads, self.recorder, value)
+        self.driver.start()
+
+    def pending(self) -> int:
+        return self.recorder.pending()
+
+    async def reset(self, edge_ns: int) -> None:
+        self.recorder.reset(edge_ns)
+
+    async def cut(self, edge_ns: int) -> WindowPart:
+        return self.recorder.cut(edge_ns)
+
+    async def stop_level(self) -> None:
+        if self.driver is not None:
+            await self.driver.stop(DRAIN_S)
+            self.driver = None
+
+    async def warmup(self, value: float, requests: int, timeout_s: float) -> int:
+        """Send `requests` requests at this level (concurrency capped at `requests`), then discard them."""
+        if self.cfg.mode == "concurrency":
+            value = min(value, float(requests))
+        await self.start_level(value)
+        deadline = time.monotonic() + timeout_s
+        rec = self.recorder
+        while rec.total_completed + rec.total_failed < requests and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await self.stop_level()
+        return rec.total_completed
+
+    async def close(self) -> None:
+        await self.stop_level()
+
+
+def merge_parts(parts: Sequence[WindowPart]) -> WindowPart:
+    """One window from the same window of several processes: counts summed, latencies concatenated."""
+    if len(parts) == 1:
+        return parts[0]
+    errors: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.errors.items():
+            errors[k] = errors.get(k, 0) + v
+    services = [p.service_ns for p in parts if p.service_ns is not None]
+    return WindowPart(
+        start_ns=min(p.start_ns for p in parts), end_ns=max(p.end_ns for p in parts),
+        latencies_ns=np.concatenate([p.latencies_ns for p in parts]),
+        service_ns=np.concatenate(services) if services else None,
+        failed=sum(p.failed for p in parts), errors=errors, delayed=sum(p.delayed for p in parts),
+        dropped=sum(p.dropped for p in parts), send_ns=sum(p.send_ns for p in parts),
+        recv_ns=sum(p.recv_ns for p in parts), cpu_ns=sum(p.cpu_ns for p in parts))

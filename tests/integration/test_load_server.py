@@ -1,0 +1,225 @@
+"""`saturate load` against a real PyTriton server on the CPU (model `mlp`; one particlenet check)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO, ServerProcess, free_port, run_cli, start_server
+
+pytestmark = pytest.mark.integration
+
+FAST = ("-p", "500", "-s", "60", "-r", "4", "--continue-on-unstable")
+
+
+@pytest.fixture(scope="module")
+def mlp() -> Iterator[ServerProcess]:
+    server = start_server("mlp")
+    yield server
+    server.stop()
+
+
+def _load(
+    server: ServerProcess, *args: str, protocol: str = "grpc", token: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    url = server.grpc_url if protocol == "grpc" else server.http_url
+    extra = ("--access-token", server.token) if token else ()
+    return run_cli("load", "-m", server.model, "-u", url, "-i", protocol, *extra, *args, timeout=timeout)
+
+
+def _levels(path: Path) -> list[dict[str, object]]:
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == "saturate.run/1"
+    return list(doc["levels"])
+
+
+def _check_server_columns(rows: list[dict[str, str]]) -> None:
+    for row in rows:
+        queue, compute = (
+            int(row["Server Queue"]),
+            sum(int(row[f"Server Compute {k}"]) for k in ("Input", "Infer", "Output")),
+        )
+        assert int(row["Server Compute Infer"]) > 0
+        assert queue + compute <= int(row["p99 latency"])
+        assert float(row["Inferences/Second"]) > 0
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, tmp_path: Path) -> None:
+    out, js = tmp_path / "out.csv", tmp_path / "out.json"
+    res = _load(
+        mlp, "--concurrency-range", "1:4", *FAST, "-f", str(out), "--json", str(js), protocol=protocol
+    )
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert sorted(int(r["Concurrency"]) for r in rows) == [1, 2, 3, 4]
+    _check_server_columns(rows)
+    levels = _levels(js)
+    assert [lv["concurrency"] for lv in levels] == [1, 2, 3, 4]
+    for lv in levels:
+        server, lat = lv["server"], lv["latency_us"]
+        assert isinstance(server, dict) and isinstance(lat, dict)
+        assert server["queue_us"] + server["compute_infer_us"] <= lat["avg"]
+        assert server["executions"] > 0 and server["avg_batch"] >= 1
+        assert lv["requests"]["failed"] == 0  # type: ignore[index]
+        assert 0 < lv["client"]["cpu_us_per_request"] < 20_000  # type: ignore[index]
+
+
+@pytest.mark.parametrize("distribution", ["constant", "poisson"])
+def test_request_rate(mlp: ServerProcess, distribution: str, tmp_path: Path) -> None:
+    out, js = tmp_path / "rate.csv", tmp_path / "rate.json"
+    res = _load(
+        mlp,
+        "--request-rate-range",
+        "40:80:40",
+        "--request-distribution",
+        distribution,
+        *FAST,
+        "-f",
+        str(out),
+        "--json",
+        str(js),
+    )
+    assert res.returncode == 0, res.stderr
+    header = out.read_text().splitlines()[0]
+    assert header.startswith("Request Rate,Inferences/Second,Client Send,Network+Server Send/Recv")
+    levels = _levels(js)
+    assert [lv["request_rate"] for lv in levels] == [40.0, 80.0]
+    for lv in levels:
+        thr = lv["throughput"]["requests_per_s"]  # type: ignore[index]
+        assert 0.6 * lv["request_rate"] < thr < 1.4 * lv["request_rate"]  # type: ignore[operator]
+        assert lv["service_latency_us"]["avg"] <= lv["latency_us"]["avg"]  # type: ignore[index]
+
+
+def test_two_processes(mlp: ServerProcess, tmp_path: Path) -> None:
+    js = tmp_path / "mp.json"
+    res = _load(mlp, "--concurrency-range", "2:4:2", "--processes", "2", *FAST, "--json", str(js))
+    assert res.returncode == 0, res.stderr
+    levels = _levels(js)
+    assert [lv["concurrency"] for lv in levels] == [2, 4]
+    for lv in levels:
+        assert lv["client"]["processes"] == 2  # type: ignore[index]
+        assert lv["requests"]["completed"] > 0  # type: ignore[index]
+        assert lv["server"]["executions"] > 0  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("-m", "no_such_model"), "no_such_model"),
+        (("--shape", "nope:4"), "nope"),
+        (("--input-data", "{bad"), "input-data"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    mlp: ServerProcess, args: tuple[str, ...], needle: str, tmp_path: Path
+) -> None:
+    if args[0] == "--input-data":
+        bad = tmp_path / "bad.json"
+        bad.write_text("{not json")
+        args = ("--input-data", str(bad))
+    res = run_cli("load", "-m", mlp.model, "-u", mlp.grpc_url, "--access-token", mlp.token, *args, *FAST)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr
+
+
+def test_wrong_rank_is_one_line_exit_2(mlp: ServerProcess) -> None:
+    res = run_cli(
+        "load", "-m", mlp.model, "-u", mlp.grpc_url, "--access-token", mlp.token, "--shape", "input:1,2,3,4,5"
+    )
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "rank 5" in lines[0], res.stderr
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_missing_or_wrong_token(mlp: ServerProcess, token: str | None) -> None:
+    extra = ("--access-token", token) if token else ()
+    res = run_cli("load", "-m", mlp.model, "-u", mlp.grpc_url, *extra, *FAST)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "access" in lines[0] and "token" in lines[0], (
+        res.stderr
+    )
+
+
+def test_unreachable_url() -> None:
+    res = run_cli("load", "-m", "mlp", "-u", f"127.0.0.1:{free_port()}", "-i", "http")
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "cannot reach" in lines[0], res.stderr
+
+
+def test_server_stopped_mid_level(tmp_path: Path) -> None:
+    server = start_server("mlp")
+    out, js = tmp_path / "dead.csv", tmp_path / "dead.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "saturate",
+        "load",
+        "-m",
+        "mlp",
+        "-u",
+        server.grpc_url,
+        "--access-token",
+        server.token,
+        "--concurrency-range",
+        "2",
+        "-p",
+        "1000",
+        "-s",
+        "1",
+        "-r",
+        "20",
+        "-f",
+        str(out),
+        "--json",
+        str(js),
+    ]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)
+        server.stop()
+        _stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        server.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "stopped answering" in stderr
+    levels = _levels(js)
+    assert len(levels) == 1 and levels[0]["stable"] is False
+    assert any("stopped answering" in r for r in levels[0]["verdict"]["reasons"])  # type: ignore[index]
+    assert levels[0]["requests"]["completed"] > 0  # type: ignore[index]
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1 and float(rows[0]["Inferences/Second"]) > 0
+
+
+def test_particlenet_with_shapes(tmp_path: Path) -> None:
+    server = start_server("particlenet")
+    try:
+        js = tmp_path / "pn.json"
+        shapes = [
+            a
+            for n, d in (
+                ("pf_points", "2,20"),
+                ("pf_features", "20,20"),
+                ("pf_mask", "1,20"),
+                ("sv_points", "2,4"),
+                ("sv_features", "11,4"),
+                ("sv_mask", "1,4"),
+            )
+            for a in ("--shape", f"{n}:{d}")
+        ]
+        res = _load(server, *shapes, "-b", "2", *FAST, "--json", str(js))
+        assert res.returncode == 0, res.stderr
+        (level,) = _levels(js)
+        assert level["batch_size"] == 2 and level["requests"]["completed"] > 0  # type: ignore[index]
+        missing = _load(server, *FAST)
+        assert missing.returncode == 2 and "--shape pf_points:2,N" in missing.stderr, missing.stderr
+    finally:
+        server.stop()
