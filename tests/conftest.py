@@ -27,7 +27,9 @@ def free_port() -> int:
         return port
 
 
-def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m saturate ARGS`` and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "saturate", *args],
@@ -71,7 +73,10 @@ class ServerProcess:
 
 
 def start_server(
-    model: str = "particlenet", extra: Sequence[str] = (), ready_timeout: float = 180, log_dir: Path | None = None
+    model: str = "particlenet",
+    extra: Sequence[str] = (),
+    ready_timeout: float = 180,
+    log_dir: Path | None = None,
 ) -> ServerProcess:
     """Start ``saturate serve`` on free loopback ports and wait for its ready line.
 
