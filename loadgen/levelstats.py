@@ -1,6 +1,5 @@
-"""Interim measurement core used by the runner until L1's modules (result/stats/windows/
-serverstats/csvfmt) land: per-window records, perf_analyzer's stability rule and percentile
-index, server-stat deltas, the level dict of the run JSON, and the perf_analyzer CSV.
+"""The measurement core: per-window records, perf_analyzer's stability rule and percentile index,
+server-stat deltas, and the level dict of the run JSON (the CSV view is in loadgen.perfcsv).
 
 Rules (DESIGN.md): percentile index floor(p/100*(n-1)+0.5) on sorted values, sample std (n-1);
 stable when >= 3 windows and over the last 3 every throughput > 0 and max/min of throughput and of
@@ -9,8 +8,6 @@ the stabilizing latency <= 1 + s/100; the result merges the last 3 windows.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -117,6 +114,15 @@ def is_stable(
     return min(lat) > 0 and max(lat) / min(lat) <= 1 + s / 100
 
 
+def over_latency_threshold(
+    windows: Sequence[dict[str, Any]], threshold_ms: float, percentile: int | None
+) -> bool:
+    """perf_analyzer's early stop: any of the last 3 windows at or above ``--latency-threshold``."""
+    return bool(threshold_ms) and any(
+        stabilizing_latency(w, percentile) >= threshold_ms * 1000 for w in windows[-3:]
+    )
+
+
 def level_dict(
     mode: str,
     value: float,
@@ -183,69 +189,3 @@ def level_dict(
         "server": server,
         "gpu": gpu,
     }
-
-
-def network_server_us(level: dict[str, Any]) -> int:
-    s, c, lat = level["server"], level["client"], level["latency_us"]
-    accounted = s["queue_us"] + s["compute_input_us"] + s["compute_infer_us"] + s["compute_output_us"]
-    return max(0, int(lat.get("avg", 0)) - int(c["send_us"]) - int(c["recv_us"]) - int(accounted))
-
-
-def csv_text(
-    levels: Sequence[dict[str, Any]],
-    mode: str,
-    percentile: int | None,
-    verbose: bool,
-    metrics: bool,
-    server_stats: bool,
-) -> str:
-    """perf_analyzer's CSV: header by options, integer µs, rows sorted by Inferences/Second."""
-    pcts = sorted({50, 90, 95, 99} | ({percentile} if percentile else set()))
-    head = ["Request Rate" if mode == "request_rate" else "Concurrency", "Inferences/Second", "Client Send"]
-    if server_stats:
-        head += [
-            "Network+Server Send/Recv",
-            "Server Queue",
-            "Server Compute Input",
-            "Server Compute Infer",
-            "Server Compute Output",
-        ]
-    head += ["Client Recv"] + [f"p{p} latency" for p in pcts]
-    if verbose:
-        head += ([] if percentile else ["Avg latency"]) + ["request/response", "response wait"]
-        if metrics:
-            head += ["Avg GPU Utilization", "Avg GPU Power Usage", "Max GPU Memory Usage", "Total GPU Memory"]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(head)
-    for lv in sorted(levels, key=lambda x: x["throughput"]["infer_per_s"]):
-        lat, c = lv["latency_us"], lv["client"]
-        row: list[Any] = [
-            lv["concurrency"] if mode == "concurrency" else f"{lv['request_rate']:g}",
-            f"{lv['throughput']['infer_per_s']:.6g}",
-            c["send_us"],
-        ]
-        if server_stats:
-            s = lv["server"] or {
-                "queue_us": 0,
-                "compute_input_us": 0,
-                "compute_infer_us": 0,
-                "compute_output_us": 0,
-            }
-            row += [
-                network_server_us({**lv, "server": s}),
-                s["queue_us"],
-                s["compute_input_us"],
-                s["compute_infer_us"],
-                s["compute_output_us"],
-            ]
-        row += [c["recv_us"]] + [lat.get(f"p{p}", 0) for p in pcts]
-        if verbose:
-            rr = c["send_us"] + c["recv_us"]
-            row += ([] if percentile else [lat.get("avg", 0)]) + [rr, max(0, lat.get("avg", 0) - rr)]
-            if metrics:
-                g = lv.get("gpu") or {}
-                for key in ("util", "power_w", "mem_used_bytes", "mem_total_bytes"):
-                    row.append("".join(f"{u}:{v:g};" for u, v in (g.get(key) or {}).items()))
-        w.writerow(row)
-    return buf.getvalue()

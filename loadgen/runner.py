@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import levelstats as ls
+from loadgen import perfcsv
 from loadgen.clients import make_client
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
@@ -91,10 +92,7 @@ class Run:
             if ls.is_stable(windows, cfg.stability_percentage, cfg.percentile):
                 status = "stable"
                 break
-            if cfg.latency_threshold_ms and any(
-                ls.stabilizing_latency(w, cfg.percentile) >= cfg.latency_threshold_ms * 1000
-                for w in windows[-3:]
-            ):
+            if ls.over_latency_threshold(windows, cfg.latency_threshold_ms, cfg.percentile):
                 break
         await self.source.stop_level()
         relaxed = False
@@ -239,7 +237,9 @@ class Run:
             rows = [lv for lv in self.levels if lv["requests"]["completed"]]
             _atomic_write(
                 cfg.csv_file,
-                ls.csv_text(rows, cfg.mode, cfg.percentile, cfg.verbose_csv, cfg.collect_metrics, self.stats),
+                perfcsv.csv_text(
+                    rows, cfg.mode, cfg.percentile, cfg.verbose_csv, cfg.collect_metrics, self.stats
+                ),
             )
 
 
