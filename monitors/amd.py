@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 from typing import Any
 
-from monitors.poller import Poller
+from monitors.poller import PolledCliSource
 from monitors.schema import Reading
 from monitors.source import parse_number
 from saturate.errors import ToolMissingError
@@ -92,34 +91,17 @@ def parse_metric_json(text: str, gpus: tuple[int, ...] | None = None) -> list[Re
     return sorted(out, key=lambda r: int(r.device[3:]))
 
 
-class AmdSmiCliSource:
+class AmdSmiCliSource(PolledCliSource):
     """AMD GPUs through ``amd-smi metric --json``, polled in the background (no loop mode used)."""
 
     name = "amd-smi"
+    tool_hint = "install ROCm's amd-smi"
 
-    def __init__(self, interval_s: float, gpus: tuple[int, ...] | None = None, exe: str = "amd-smi") -> None:
-        self._interval = interval_s
-        self._gpus = gpus
-        self._exe = exe
-        self._poller: Poller | None = None
+    def command(self, path: str) -> list[str]:
+        return [path, "metric", "--json"]
 
-    def open(self) -> None:
-        path = shutil.which(self._exe)
-        if path is None:
-            raise ToolMissingError(f"{self._exe} is not on PATH; install ROCm's amd-smi")
-        poller = Poller(self.name, [path, "metric", "--json"], lambda s: parse_metric_json(s, self._gpus),
-                        self._interval)
-        poller.first()
-        poller.start()
-        self._poller = poller
-
-    def sample(self) -> list[Reading]:
-        return self._poller.latest() if self._poller is not None else []
-
-    def close(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
-            self._poller = None
+    def parse(self, text: str, gpus: tuple[int, ...] | None) -> list[Reading]:
+        return parse_metric_json(text, gpus)
 
 
 def import_amdsmi() -> Any:

@@ -6,9 +6,11 @@ never waits on the tool, however slow it is.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from monitors.schema import Reading
@@ -77,3 +79,46 @@ class Poller:
         if self._thread is not None:
             self._thread.join(self.timeout_s + 1)
             self._thread = None
+
+
+class PolledCliSource(ABC):
+    """A GPU source whose tool has no loop mode: a :class:`Poller` re-runs it in the background.
+
+    Subclasses set ``name``, ``tool_hint`` (how to install it) and implement ``command`` and ``parse``.
+    """
+
+    name = "cli"
+    tool_hint = ""
+
+    def __init__(
+        self, interval_s: float, gpus: tuple[int, ...] | None = None, exe: str | None = None
+    ) -> None:
+        self._interval = interval_s
+        self._gpus = gpus
+        self._exe = exe or self.name
+        self._poller: Poller | None = None
+
+    @abstractmethod
+    def command(self, path: str) -> list[str]:
+        """The tool's command line (``path`` is the resolved executable)."""
+
+    @abstractmethod
+    def parse(self, text: str, gpus: tuple[int, ...] | None) -> list[Reading]:
+        """Readings from one run's output, restricted to ``gpus`` when given."""
+
+    def open(self) -> None:
+        path = shutil.which(self._exe)
+        if path is None:
+            raise ToolMissingError(f"{self._exe} is not on PATH; {self.tool_hint}")
+        poller = Poller(self.name, self.command(path), lambda s: self.parse(s, self._gpus), self._interval)
+        poller.first()
+        poller.start()
+        self._poller = poller
+
+    def sample(self) -> list[Reading]:
+        return self._poller.latest() if self._poller is not None else []
+
+    def close(self) -> None:
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller = None

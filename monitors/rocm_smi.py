@@ -8,12 +8,10 @@ read. With no AMD GPU it prints nothing on stdout and exits 0 (local_cluster.md 
 from __future__ import annotations
 
 import json
-import shutil
 
-from monitors.poller import Poller
+from monitors.poller import PolledCliSource
 from monitors.schema import Reading
 from monitors.source import parse_number
-from saturate.errors import ToolMissingError
 
 ARGS: tuple[str, ...] = ("--showuse", "--showmemuse", "--showpower", "--showtemp", "--showmeminfo", "vram",
                          "--showclocks", "--json")
@@ -57,30 +55,14 @@ def parse_json(text: str, gpus: tuple[int, ...] | None = None) -> list[Reading]:
     return sorted(out, key=lambda r: int(r.device[3:]))
 
 
-class RocmSmiSource:
+class RocmSmiSource(PolledCliSource):
     """AMD GPUs through the rocm-smi CLI, polled in the background."""
 
     name = "rocm-smi"
+    tool_hint = "install ROCm's rocm-smi"
 
-    def __init__(self, interval_s: float, gpus: tuple[int, ...] | None = None, exe: str = "rocm-smi") -> None:
-        self._interval = interval_s
-        self._gpus = gpus
-        self._exe = exe
-        self._poller: Poller | None = None
+    def command(self, path: str) -> list[str]:
+        return [path, *ARGS]
 
-    def open(self) -> None:
-        path = shutil.which(self._exe)
-        if path is None:
-            raise ToolMissingError(f"{self._exe} is not on PATH; install ROCm's rocm-smi")
-        poller = Poller(self.name, [path, *ARGS], lambda s: parse_json(s, self._gpus), self._interval)
-        poller.first()
-        poller.start()
-        self._poller = poller
-
-    def sample(self) -> list[Reading]:
-        return self._poller.latest() if self._poller is not None else []
-
-    def close(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
-            self._poller = None
+    def parse(self, text: str, gpus: tuple[int, ...] | None) -> list[Reading]:
+        return parse_json(text, gpus)
