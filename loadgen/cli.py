@@ -44,6 +44,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--metrics-interval", type=int, default=1000, metavar="MS")
     a("--processes", type=int, default=1, help="worker processes sharing the load (default 1)")
     a("--json", dest="json_file", default=None, help="write the run JSON here (after every level)")
+    a("--latency-file", default=None, metavar="FILE.npz",
+      help="raw latencies (ns) of each level's merged windows, for `saturate merge`")
+    a("--start-at", type=float, default=None, metavar="UNIX_SECONDS",
+      help="wait until this wall-clock time before the warm-up (several clients starting together)")
     a("--access-token", default=None, help="Triton access token (sent on every call)")
     a("--seed", type=int, default=0, help="seed of random input data and Poisson schedules")
     a("--max-outstanding", type=int, default=0, help="open loop: cap on requests in flight (0 = none)")
@@ -70,6 +74,7 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         async_relaxation=args.async_relaxation, csv_file=args.csv_file, verbose_csv=args.verbose_csv,
         collect_metrics=args.collect_metrics, metrics_url=args.metrics_url,
         metrics_interval_ms=args.metrics_interval, processes=args.processes, json_file=args.json_file,
+        latency_file=args.latency_file, start_at=args.start_at,
         access_token=args.access_token, seed=args.seed, max_outstanding=args.max_outstanding,
         continue_on_unstable=args.continue_on_unstable, verbose=args.verbose)
 

@@ -110,6 +110,8 @@ class LoadConfig:
     metrics_interval_ms: int = 1000
     processes: int = 1
     json_file: str | None = None
+    latency_file: str | None = None
+    start_at: float | None = None
     access_token: str | None = None
     seed: int = 0
     max_outstanding: int = 0

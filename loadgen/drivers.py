@@ -13,38 +13,17 @@ import asyncio
 import bisect
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from loadgen.clients.base import Client, Payload
+from loadgen.result import WindowStats
 
 DELAY_TOLERANCE_NS = 1_000_000
 #: Back-off after a connection-level failure, so a dead server does not spin the client.
 FAILURE_BACKOFF_S = 0.01
 _BACKOFF_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
-
-
-@dataclass
-class WindowPart:
-    """What one process measured in one window (picklable; merged across processes by the runner)."""
-
-    start_ns: int
-    end_ns: int
-    latencies_ns: np.ndarray[Any, Any]
-    service_ns: np.ndarray[Any, Any] | None
-    failed: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    delayed: int = 0
-    dropped: int = 0
-    send_ns: int = 0
-    recv_ns: int = 0
-    cpu_ns: int = 0
-
-    @property
-    def completed(self) -> int:
-        return int(self.latencies_ns.size)
 
 
 class Recorder:
@@ -62,6 +41,8 @@ class Recorder:
         self._fail_end: list[int] = []
         self._fail_code: list[str] = []
         self._dropped_at: list[int] = []
+        self.sent = 0  # requests sent so far (the drivers count them)
+        self._sent_mark = 0
         self._window_start = time.perf_counter_ns()
         self._cpu = time.process_time_ns()
         self._send = client.send_ns
@@ -97,10 +78,11 @@ class Recorder:
         self._end, self._lat, self._svc, self._delayed_end = [], [], [], []
         self._fail_end, self._fail_code, self._dropped_at = [], [], []
         self._window_start = time.perf_counter_ns() if start_ns is None else start_ns
+        self._sent_mark = self.sent
         self._cpu = time.process_time_ns()
         self._send, self._recv = self.client.send_ns, self.client.recv_ns
 
-    def cut(self, edge_ns: int) -> WindowPart:
+    def cut(self, edge_ns: int) -> WindowStats:
         """Close the window [previous edge, edge_ns]: requests that ended by `edge_ns` go in it."""
         n = bisect.bisect_right(self._end, edge_ns)
         lat = np.asarray(self._lat[:n], dtype=np.int64)
@@ -118,10 +100,11 @@ class Recorder:
         ndrop = sum(1 for t in self._dropped_at if t <= edge_ns)
         self._dropped_at = [t for t in self._dropped_at if t > edge_ns]
         cpu, send, recv = time.process_time_ns(), self.client.send_ns, self.client.recv_ns
-        part = WindowPart(
+        part = WindowStats(
             start_ns=self._window_start, end_ns=edge_ns, latencies_ns=lat, service_ns=svc, failed=nf,
-            errors=errors, delayed=nd, dropped=ndrop, send_ns=send - self._send, recv_ns=recv - self._recv,
-            cpu_ns=cpu - self._cpu)
+            errors=errors, delayed=nd, dropped=ndrop, send_ns_total=send - self._send,
+            recv_ns_total=recv - self._recv, cpu_ns=cpu - self._cpu, sent=self.sent - self._sent_mark)
+        self._sent_mark = self.sent
         self._window_start, self._cpu, self._send, self._recv = edge_ns, cpu, send, recv
         return part
 
@@ -153,6 +136,7 @@ class ClosedLoop:
         infer, rec, clock = self.client.infer, self.recorder, time.perf_counter_ns
         i = index
         while not self._stop:
+            rec.sent += 1
             t0 = clock()
             code = await infer(payloads[i % n])
             t1 = clock()
@@ -227,6 +211,7 @@ class OpenLoop:
     async def _fire(self, payload: Payload, target: int, delayed: bool) -> None:
         self.outstanding += 1
         self.sent += 1
+        self.recorder.sent += 1
         clock = time.perf_counter_ns
         t_send = clock()
         try:

@@ -2,7 +2,7 @@
 
 Parsed with prometheus-client's text parser. Like perf_analyzer, only series whose sole label is
 ``gpu_uuid`` count; per window, utilization (0-1) and power (W) are averaged, memory used is the
-maximum and memory total the first sample (perf_analyzer.md §5).
+maximum and memory total the first sample (perf_analyzer.md §5; `GpuSummary.merge`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import asyncio
 import contextlib
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadgen.result import GpuSample
 from saturate.errors import ServerError
 
 METRICS = (
@@ -34,43 +33,25 @@ def parse_gpu_metrics(text: str) -> dict[str, dict[str, float]]:
     return out
 
 
-@dataclass
-class GpuWindow:
-    """Aggregated GPU metrics of one window: per metric, {gpu_uuid: value}."""
-
-    util: dict[str, float] = field(default_factory=dict)
-    power_w: dict[str, float] = field(default_factory=dict)
-    mem_used_bytes: dict[str, float] = field(default_factory=dict)
-    mem_total_bytes: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"util": self.util, "power_w": self.power_w, "mem_used_bytes": self.mem_used_bytes,
-                "mem_total_bytes": self.mem_total_bytes}
-
-
-def aggregate(samples: list[dict[str, dict[str, float]]]) -> GpuWindow:
-    """perf_analyzer's rules: average util and power, max memory used, first memory total."""
-    win = GpuWindow()
-    rules = (("nv_gpu_utilization", win.util, "avg"), ("nv_gpu_power_usage", win.power_w, "avg"),
-             ("nv_gpu_memory_used_bytes", win.mem_used_bytes, "max"),
-             ("nv_gpu_memory_total_bytes", win.mem_total_bytes, "first"))
-    for name, target, how in rules:
-        per_gpu: dict[str, list[float]] = {}
-        for s in samples:
-            for uuid, v in s.get(name, {}).items():
-                per_gpu.setdefault(uuid, []).append(v)
-        for uuid, vals in per_gpu.items():
-            target[uuid] = sum(vals) / len(vals) if how == "avg" else max(vals) if how == "max" else vals[0]
-    return win
+def sample(parsed: dict[str, dict[str, float]], t_ns: int | None = None) -> GpuSample:
+    """One scrape as a :class:`GpuSample` (utilization as a fraction, memory in bytes)."""
+    return GpuSample(
+        t_ns=time.time_ns() if t_ns is None else t_ns,
+        util=dict(parsed["nv_gpu_utilization"]),
+        power_w=dict(parsed["nv_gpu_power_usage"]),
+        mem_used_bytes={k: int(v) for k, v in parsed["nv_gpu_memory_used_bytes"].items()},
+        mem_total_bytes={k: int(v) for k, v in parsed["nv_gpu_memory_total_bytes"].items()},
+    )
 
 
 class MetricsPoller:
-    """Background scrape every `interval_ms`; `take()` returns the window's aggregate and resets."""
+    """Background scrape every `interval_ms`; `take()` returns the window's samples and resets
+    (merged per level by :meth:`loadgen.result.GpuSummary.merge`)."""
 
     def __init__(self, url: str, interval_ms: int) -> None:
         self.url = url
         self.interval_s = interval_ms / 1000
-        self._samples: list[dict[str, dict[str, float]]] = []
+        self._samples: list[GpuSample] = []
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._warned: set[str] = set()
@@ -95,11 +76,11 @@ class MetricsPoller:
             await self._session.close()
             self._session = None
 
-    def take(self) -> GpuWindow:
+    def take(self) -> list[GpuSample]:
         samples, self._samples = self._samples, []
-        return aggregate(samples)
+        return samples
 
-    async def _scrape(self) -> dict[str, dict[str, float]]:
+    async def _scrape(self) -> GpuSample:
         assert self._session is not None
         async with self._session.get(self.url) as resp:
             if resp.status != 200:
@@ -109,7 +90,7 @@ class MetricsPoller:
             if not values and name not in self._warned:
                 self._warned.add(name)
                 print(f"WARNING: Unable to parse '{name}' metric.", file=sys.stderr)
-        return parsed
+        return sample(parsed)
 
     async def _loop(self) -> None:
         while True:

@@ -19,9 +19,11 @@ from typing import Any
 
 from loadgen.clients import make_client
 from loadgen.config import LoadConfig
-from loadgen.drivers import ClosedLoop, OpenLoop, Recorder, WindowPart
+from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
 from loadgen.inputs import build_requests
-from loadgen.sources import DRAIN_S, make_driver, merge_parts
+from loadgen.result import WindowStats
+from loadgen.sources import DRAIN_S, make_driver
+from loadgen.windows import combine_processes
 from saturate import errors as errs
 
 START_LEAD_NS = 200_000_000
@@ -148,9 +150,9 @@ class MultiProcessSource:
         self._send("reset", edge_ns)
         await self._collect("reset")
 
-    async def cut(self, edge_ns: int) -> WindowPart:
+    async def cut(self, edge_ns: int) -> WindowStats:
         self._send("cut", edge_ns)
-        return merge_parts(await self._collect("part"))
+        return combine_processes(await self._collect("part"))
 
     async def stop_level(self) -> None:
         self._send("stop")

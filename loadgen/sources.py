@@ -8,11 +8,10 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-import numpy as np
-
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
-from loadgen.drivers import ClosedLoop, OpenLoop, Recorder, WindowPart
+from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
+from loadgen.result import WindowStats
 
 DRAIN_S = 5.0
 
@@ -26,7 +25,7 @@ class LoadSource(Protocol):
 
     async def reset(self, edge_ns: int) -> None: ...
 
-    async def cut(self, edge_ns: int) -> WindowPart: ...
+    async def cut(self, edge_ns: int) -> WindowStats: ...
 
     async def stop_level(self) -> None: ...
 
@@ -83,7 +82,7 @@ class InProcessSource:
     async def reset(self, edge_ns: int) -> None:
         self.recorder.reset(edge_ns)
 
-    async def cut(self, edge_ns: int) -> WindowPart:
+    async def cut(self, edge_ns: int) -> WindowStats:
         return self.recorder.cut(edge_ns)
 
     async def stop_level(self) -> None:
@@ -105,21 +104,3 @@ class InProcessSource:
 
     async def close(self) -> None:
         await self.stop_level()
-
-
-def merge_parts(parts: Sequence[WindowPart]) -> WindowPart:
-    """One window from the same window of several processes: counts summed, latencies concatenated."""
-    if len(parts) == 1:
-        return parts[0]
-    errors: dict[str, int] = {}
-    for p in parts:
-        for k, v in p.errors.items():
-            errors[k] = errors.get(k, 0) + v
-    services = [p.service_ns for p in parts if p.service_ns is not None]
-    return WindowPart(
-        start_ns=min(p.start_ns for p in parts), end_ns=max(p.end_ns for p in parts),
-        latencies_ns=np.concatenate([p.latencies_ns for p in parts]),
-        service_ns=np.concatenate(services) if services else None,
-        failed=sum(p.failed for p in parts), errors=errors, delayed=sum(p.delayed for p in parts),
-        dropped=sum(p.dropped for p in parts), send_ns=sum(p.send_ns for p in parts),
-        recv_ns=sum(p.recv_ns for p in parts), cpu_ns=sum(p.cpu_ns for p in parts))

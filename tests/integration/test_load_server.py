@@ -154,35 +154,18 @@ def test_unreachable_url() -> None:
 
 
 def test_server_stopped_mid_level(tmp_path: Path) -> None:
+    """Level 1 completes; the server is stopped during level 2: level 2 is flagged, level 1 stays intact."""
     server = start_server("mlp")
     out, js = tmp_path / "dead.csv", tmp_path / "dead.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "saturate",
-        "load",
-        "-m",
-        "mlp",
-        "-u",
-        server.grpc_url,
-        "--access-token",
-        server.token,
-        "--concurrency-range",
-        "2",
-        "-p",
-        "1000",
-        "-s",
-        "1",
-        "-r",
-        "20",
-        "-f",
-        str(out),
-        "--json",
-        str(js),
-    ]
+    cmd = [sys.executable, "-m", "saturate", "load", "-m", "mlp", "-u", server.grpc_url, "--access-token",
+           server.token, "--concurrency-range", "1:2", "-p", "700", "-s", "1000", "-r", "20", "-f", str(out),
+           "--json", str(js)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(6)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (js.exists() and len(_levels(js)) >= 1):
+            time.sleep(0.1)
+        time.sleep(1.0)  # into level 2's windows
         server.stop()
         _stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -192,11 +175,25 @@ def test_server_stopped_mid_level(tmp_path: Path) -> None:
     assert proc.returncode == 1, stderr
     assert "stopped answering" in stderr
     levels = _levels(js)
-    assert len(levels) == 1 and levels[0]["stable"] is False
-    assert any("stopped answering" in r for r in levels[0]["verdict"]["reasons"])  # type: ignore[index]
-    assert levels[0]["requests"]["completed"] > 0  # type: ignore[index]
+    assert len(levels) == 2 and levels[0]["stable"] is True and levels[1]["stable"] is False
+    assert levels[1]["stability"] == "interrupted"
+    assert any("stopped answering" in r for r in levels[1]["verdict"]["reasons"])  # type: ignore[index]
+    assert levels[1]["requests"]["completed"] > 0  # type: ignore[index]
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 1 and float(rows[0]["Inferences/Second"]) > 0
+    assert len(rows) == 1 and rows[0]["Concurrency"] == "1" and float(rows[0]["Inferences/Second"]) > 0
+
+
+@pytest.mark.parametrize("go_on", [False, True])
+def test_unstable_level_stops_the_sweep_unless_told(mlp: ServerProcess, go_on: bool, tmp_path: Path) -> None:
+    """-s 0.001 never holds: the first level is unstable after -r windows; perf_analyzer stops (exit 2)."""
+    js = tmp_path / "u.json"
+    extra = ["--continue-on-unstable"] if go_on else []
+    res = run_cli("load", "-m", "mlp", "-u", mlp.grpc_url, "--access-token", mlp.token, "--concurrency-range",
+                  "1:2", "-p", "300", "-s", "0.001", "-r", "3", "--json", str(js), *extra)  # fmt: skip
+    levels = _levels(js)
+    assert [lv["stability"] for lv in levels] == ["unstable"] * (2 if go_on else 1)
+    assert res.returncode == (0 if go_on else 2), res.stderr
+    assert "Failed to obtain stable measurement within 3 measurement windows" in res.stdout + res.stderr
 
 
 def test_particlenet_with_shapes(tmp_path: Path) -> None:

@@ -85,6 +85,7 @@ def test_closed_loop_keeps_n_in_flight_and_cuts_by_completion(null_server: str) 
         assert first.completed > 10 and second.completed > 10 and first.failed == 0
         assert second.start_ns == edge and (first.latencies_ns > 0).all()
         assert first.cpu_ns > 0 and second.service_ns is None
+        assert first.completed <= first.sent <= first.completed + 4 and first.send_ns_total > 0
     asyncio.run(go())
 
 
