@@ -61,8 +61,9 @@ class GrpcClient:
         self._infer: Any = None
 
     async def open(self) -> None:
+        # No transparent retries: a load generator must see (and count) every failure.
         options = [("grpc.max_send_message_length", _MAX_MESSAGE),
-                   ("grpc.max_receive_message_length", _MAX_MESSAGE)]
+                   ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.enable_retries", 0)]
         self._channel = grpc.aio.insecure_channel(self.url, options=options)
         self._infer = self._channel.unary_unary(INFER_METHOD)
         self._control = triton_aio.InferenceServerClient(self.url)
