@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/saturate demo
+	$(VENV)/bin/saturate demo --out demo-results
 
 test: lint
 	$(PY) -m pytest -q -ra

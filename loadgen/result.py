@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from loadgen.summaries import (
     STANDARD_PERCENTILES,
     GpuSample,
@@ -32,8 +30,11 @@ from loadgen.summaries import (
     LatencySummary,
     ServerDelta,
     ServerSummary,
+    WindowStats,
+    WindowSummary,
     _ns,
     _us,
+    empty_latencies,
 )
 
 __all__ = [
@@ -72,98 +73,6 @@ Stability = Literal[
     "interrupted",  # ended early (server died, Ctrl-C); holds what was measured
 ]
 Saturation = Literal["client", "server_queue", "gpu", "none"]
-
-
-def empty_latencies() -> I64Array:
-    return np.zeros(0, dtype=np.int64)
-
-# --------------------------------------------------------------------------------------------- window
-
-
-@dataclass(eq=False)
-class WindowStats:
-    """What one measurement window recorded (filled by the runner, merged across processes).
-
-    A request belongs to the window in which it completes. ``latencies_ns`` holds one entry per
-    completed request: from just before the send (closed loop) or from the **intended** send time
-    (request-rate mode) to completion; ``service_ns`` (request-rate mode) from the actual send.
-    ``send_ns_total``/``recv_ns_total`` are summed client marshal/unmarshal times of the completed
-    requests, ``request_ns_total`` their summed client-side request time (0: use the latencies).
-    ``sent`` counts requests sent in the window, ``cpu_ns`` the client CPU time spent in it (all
-    processes). ``server`` is the model-statistics delta over the window, None without statistics.
-    """
-
-    start_ns: int
-    end_ns: int
-    latencies_ns: I64Array = field(default_factory=empty_latencies)
-    service_ns: I64Array | None = None
-    failed: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    send_ns_total: int = 0
-    recv_ns_total: int = 0
-    request_ns_total: int = 0
-    sent: int = 0
-    delayed: int = 0
-    dropped: int = 0
-    cpu_ns: int = 0
-    server: ServerDelta | None = None
-    gpu_samples: list[GpuSample] = field(default_factory=list)
-
-    @property
-    def completed(self) -> int:
-        return int(self.latencies_ns.size)
-
-    @property
-    def duration_ns(self) -> int:
-        return self.end_ns - self.start_ns
-
-    def infer_per_s(self, batch_size: int) -> float:
-        """Completed requests * batch / measured window seconds."""
-        d = self.duration_ns
-        return self.completed * batch_size * 1e9 / d if d > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class WindowSummary:
-    """One window as the run JSON keeps it (no raw latencies)."""
-
-    start_ns: int
-    end_ns: int
-    completed: int
-    failed: int
-    infer_per_s: float
-    latency: LatencySummary | None
-    errors: dict[str, int] = field(default_factory=dict)
-    delayed: int = 0
-    dropped: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "completed": self.completed,
-            "failed": self.failed,
-            "infer_per_s": self.infer_per_s,
-            "latency_us": None if self.latency is None else self.latency.to_dict(),
-            "errors": dict(self.errors),
-            "delayed": self.delayed,
-            "dropped": self.dropped,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> WindowSummary:
-        lat = d.get("latency_us")
-        return cls(
-            start_ns=int(d["start_ns"]),
-            end_ns=int(d["end_ns"]),
-            completed=int(d["completed"]),
-            failed=int(d.get("failed", 0)),
-            infer_per_s=float(d["infer_per_s"]),
-            latency=LatencySummary.from_dict(lat) if lat else None,
-            errors={str(k): int(v) for k, v in (d.get("errors") or {}).items()},
-            delayed=int(d.get("delayed", 0)),
-            dropped=int(d.get("dropped", 0)),
-        )
 
 
 # ---------------------------------------------------------------------------------------------- level

@@ -18,6 +18,15 @@ from saturate.version import saturate_version
 #: Packages whose ``cli.register`` adds subcommands, in help order. A package that has none yet
 #: is simply absent from this list.
 COMMAND_PACKAGES: tuple[str, ...] = ("servers.cli", "loadgen.cli", "monitors.cli", "scans.cli")
+#: Which package registers each subcommand: `saturate load` then imports only loadgen (no torch),
+#: which keeps a client's start-up short. tests/unit/test_cli.py checks it against the packages.
+COMMAND_OWNERS: dict[str, str] = {
+    "serve": "servers.cli", "infer": "servers.cli", "export": "servers.cli",
+    "load": "loadgen.cli",
+    "monitor": "monitors.cli",
+    "scan": "scans.cli", "report": "scans.cli", "demo": "scans.cli", "sweep": "scans.cli",
+    "pa": "scans.cli", "job": "scans.cli", "merge": "scans.cli",
+}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,8 +36,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``saturate`` parser with every registered subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``saturate`` parser: with every subcommand, or only those of ``command``'s package."""
     parser = _Parser(
         prog="saturate",
         description="How many inferences per second does this model sustain behind a real "
@@ -36,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"saturate {saturate_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_PACKAGES:
+    owner = COMMAND_OWNERS.get(command or "")
+    for name in COMMAND_PACKAGES if owner is None else (owner,):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -49,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``saturate`` console script."""
-    parser = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        parser = build_parser(args_list[0] if args_list else None)
+        args = parser.parse_args(args_list)
         func = getattr(args, "func", None)
         if func is None:
             parser.print_help(sys.stderr)

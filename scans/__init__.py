@@ -3,9 +3,19 @@
 - ``scans.direct`` — ``saturate scan direct``: in-process batch scan through the servers backends
   (device-synchronised timing, warm-up by count and time, sync/async, OOM ends the scan cleanly);
   statistics in ``scans.stats``, timed calls in ``scans.runners``, files in ``scans.directio``.
-- ``scans.report`` — ``saturate report DIR``: reads run JSON (``saturate.run/1``) and perf_analyzer
-  CSVs (``scans.sources``), draws PNG plots (``scans.plots``) and writes one self-contained HTML page
-  (``scans.html``).
+- ``scans.server_scan`` — ``saturate scan server``: concurrency x batch grid through a
+  ``scans.engines.LevelEngine`` (loadgen in-process by default), the monitor beside it, a server of its
+  own with ``--serve`` (``scans.serverproc``), ``--resume``; verdicts and the knee in ``scans.verdict``,
+  the result directory in ``scans.scanio``, progress in ``scans.progress``, flags in ``scans.server_cli``.
+- ``scans.report`` — ``saturate report DIR``: reads run JSON (``saturate.run/1``), perf_analyzer
+  CSVs and monitor CSVs (``scans.sources``), draws PNG plots (``scans.plots``) and writes one
+  self-contained HTML page (``scans.html``).
+- ``scans.demo`` — ``saturate demo``: direct scan, served-model scan with the monitor, report.
+- ``scans.multiproc`` — ``saturate scan multiproc``: N pinned, spawned processes (``scans.topology``)
+  each running a workload (``scans.workloads``: direct inference or a loadgen client) between barriers
+  that time out; own/effective/adjusted throughput in ``scans.mpstats``, flags in ``scans.multiproc_cli``.
+- ``scans.sweep`` — ``saturate sweep SPEC``: specs, ``${}`` references and overrides in ``scans.spec``,
+  one subprocess per experiment, ``sweep.jsonl``; ``scans.scaling``: DLBS exploration/strong/weak tables.
 
 The only package that imports the other three (servers, loadgen, monitors).
 """

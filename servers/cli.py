@@ -1,4 +1,4 @@
-"""``saturate serve | infer | export | demo``: the servers package's subcommands."""
+"""``saturate serve | infer | export``: the servers package's subcommands."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def sizes_arg(text: str) -> dict[str, int]:
 
 
 def add_model_flags(p: argparse.ArgumentParser) -> None:
-    """Zoo model choice and the MLP's sizes (shared by serve, export and demo)."""
+    """Zoo model choice and the MLP's sizes (shared by serve and export)."""
     p.add_argument(
         "--model",
         "-m",
@@ -286,56 +286,8 @@ def run_infer(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_demo(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="serve ParticleNet, load it at a few concurrencies, print a summary",
-        description="Start the ParticleNet server (GPU when present, else CPU) on free loopback ports, "
-        "send a few hundred requests at a few concurrencies over gRPC, print a summary, stop the server.",
-    )
-    p.add_argument("--model", default="particlenet", metavar="NAME", help="zoo model (default particlenet)")
-    p.add_argument(
-        "--backend", default="torch", metavar="NAME", help="torch | torchscript | onnx (default torch)"
-    )
-    p.add_argument(
-        "--device", default="auto", help="auto (default: cuda:0 when present, else cpu), cpu, cuda:N"
-    )
-    p.add_argument(
-        "--concurrency",
-        type=int_list,
-        default=(1, 2, 4),
-        metavar="N[,N]",
-        help="concurrency levels (default 1,2,4)",
-    )
-    p.add_argument("--requests", type=int, default=100, metavar="N", help="requests per level (default 100)")
-    p.add_argument(
-        "-b", "--batch", type=int, default=8, metavar="N", help="batch size per request (default 8)"
-    )
-    p.set_defaults(func=run_demo_cmd)
-
-
-def run_demo_cmd(args: argparse.Namespace) -> int:
-    from servers.backends.base import BackendConfig
-    from servers.demo import DemoConfig, run_demo
-    from servers.models import get_spec
-
-    get_spec(args.model)
-    BackendConfig(kind=args.backend, device="cpu" if args.device == "auto" else args.device)
-    return run_demo(
-        DemoConfig(
-            model=args.model,
-            backend=args.backend,
-            device=args.device,
-            concurrencies=tuple(args.concurrency),
-            requests=args.requests,
-            batch=args.batch,
-        )
-    )
-
-
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``serve``, ``infer``, ``export`` and ``demo`` to the front door."""
+    """Add ``serve``, ``infer`` and ``export`` to the front door."""
     _register_serve(sub)
     _register_infer(sub)
     _register_export(sub)
-    _register_demo(sub)

@@ -1,0 +1,74 @@
+"""``saturate report DIR``: read a result directory, draw the PNGs, write one self-contained page.
+
+Output: ``OUT/plots/<name>.png`` for every plot that has data, and ``OUT/report.html`` with the same
+images embedded as data URIs (the page opens anywhere, alone), tables and the environment.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from saturate.errors import ConfigError
+from scans.html import figure, page
+from scans.plots import PLOTS, STYLES, style_context
+from scans.scaling import html_fragment, write_scaling
+from scans.sources import ReportData, load_directory, saturation_rows
+
+HTML_NAME = "report.html"
+PLOT_DIR = "plots"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    source: Path
+    out: Path
+    style: str = "default"
+    title: str = "saturate report"
+    dpi: int = 100
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ConfigError(f"unknown plot style {self.style!r}; use one of: {', '.join(STYLES)}")
+
+
+def make_report(cfg: ReportConfig) -> Path:
+    """Write the plots and ``report.html``; returns the page's path."""
+    scaling = write_scaling(cfg.source, cfg.out, cfg.dpi)  # sweep.jsonl → scaling.csv/.md/.png
+    try:
+        data = load_directory(cfg.source)
+    except ConfigError:
+        if scaling is None:
+            raise
+        data = ReportData()  # a sweep directory: scaling tables only
+    plot_dir = cfg.out / PLOT_DIR
+    try:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {cfg.out} ({exc.strerror}); give a writable --out") from None
+    figures: list[str] = []
+    with style_context(cfg.style):
+        for spec in PLOTS:
+            fig = spec.draw(data)
+            if fig is None:
+                (plot_dir / f"{spec.name}.png").unlink(missing_ok=True)  # stale from an earlier report
+                continue
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=cfg.dpi)
+            png = buf.getvalue()
+            (plot_dir / f"{spec.name}.png").write_bytes(png)
+            figures.append(figure(png, spec.name, spec.caption))
+    extra: list[tuple[str, str]] = []
+    if scaling is not None:
+        chart = "" if scaling.png is None else figure(scaling.png, "scaling", "strong and weak scaling vs N")
+        extra.append(("Scaling", html_fragment(scaling.tables, chart)))
+    text = page(cfg.title, data, figures, saturation_rows(data), time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                extra)
+    target = cfg.out / HTML_NAME
+    tmp = cfg.out / f".{HTML_NAME}.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return target

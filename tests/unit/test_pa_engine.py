@@ -1,0 +1,286 @@
+"""perf_analyzer engine: CSV + console + failure parsing on every real fixture, the argument list built
+from a LoadConfig, and the command lines run through recording stand-ins for ``perf_analyzer`` and
+``apptainer`` (real runs need the real binaries; these tests never claim to measure anything)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadgen.config import LoadConfig, Range
+from loadgen.csvfmt import read_csv
+from saturate.cli import main
+from saturate.errors import ConfigError, ToolMissingError
+from scans.pa_args import PaLauncher, csv_path_in, pa_arguments
+from scans.pa_engine import PerfAnalyzerEngine, parse_outcome
+
+FIX = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "perf_analyzer"
+CSVS = sorted(FIX.glob("*.csv"))
+
+
+def sections(path: Path) -> list[dict[str, str]]:
+    """The ``### ...`` wrapped runs of pa_bad_model.txt / pa_stability_fail.txt."""
+    runs: list[dict[str, str]] = []
+    key = ""
+    for line in path.read_text().splitlines():
+        if line.startswith("### run") or (line.startswith("### ") and not runs and ":" not in line[:12]):
+            runs.append({"stdout": "", "stderr": ""})
+            continue
+        if line.startswith("### exit code:"):
+            runs[-1]["rc"] = line.split(":")[1].strip()
+        elif line.startswith("### stdout:"):
+            key = "stdout"
+        elif line.startswith("### stderr:"):
+            key = "stderr"
+        elif line.startswith("### "):
+            key = ""
+        elif key and runs:
+            runs[-1][key] += line + "\n"
+    return runs
+
+
+def test_every_fixture_csv_parses_with_its_console() -> None:
+    assert len(CSVS) >= 5
+    for csv in CSVS:
+        txt = csv.with_suffix(".txt").read_text()
+        err_file = csv.with_name(csv.stem + ".stderr.txt")
+        err = err_file.read_text() if err_file.exists() else ""
+        table = read_csv(csv)
+        levels = parse_outcome(txt, err, 0, csv.read_text(), batch_size=1)
+        recorded = [lv for lv in levels if lv.stable]
+        assert len(recorded) == len(table.levels), csv.name
+        by_value = {lv.value: lv for lv in recorded}
+        for row in table.levels:
+            lv = by_value[row.value]
+            assert lv.throughput.infer_per_s == row.throughput.infer_per_s
+            assert lv.latency.percentiles_ns == row.latency.percentiles_ns
+            assert lv.requests is not None and lv.requests.completed > 0, csv.name
+            assert lv.latency.count == lv.requests.completed
+
+
+def test_console_counts_enrich_the_csv_levels() -> None:
+    csv = FIX / "pa_grpc_verbose.csv"
+    levels = parse_outcome(csv.with_suffix(".txt").read_text(), "", 0, csv.read_text(), batch_size=4)
+    assert [lv.concurrency for lv in levels] == [1, 2, 3, 4]
+    first = levels[0]
+    assert first.batch_size == 4 and first.requests is not None and first.requests.completed == 1122
+    assert first.server is not None and first.server.inferences == 4488 and first.server.executions == 1122
+    assert first.server.avg_batch == 4.0
+    assert first.throughput.requests_per_s == pytest.approx(622.253 / 4)
+    rate = FIX / "pa_request_rate.csv"
+    rl = parse_outcome(rate.with_suffix(".txt").read_text(), "", 0, rate.read_text())
+    assert [lv.mode for lv in rl] == ["request_rate"] * 3 and [lv.request_rate for lv in rl] == [50, 100, 150]
+    assert rl[0].latency.avg_ns == 4150_000 and rl[0].latency.std_ns == 642_000
+
+
+def test_cut_short_sweep_keeps_its_levels_and_flags_the_unstable_one() -> None:
+    csv = FIX / "pa_stability_partial.csv"
+    err = (FIX / "pa_stability_partial.stderr.txt").read_text()
+    levels = parse_outcome(csv.with_suffix(".txt").read_text(), err, 0, csv.read_text())
+    assert [(lv.concurrency, lv.stable) for lv in levels] == [(1, True), (2, True), (3, False)]
+    bad = levels[2]
+    assert bad.stability == "unstable" and not bad.verdict.valid
+    assert bad.verdict.reasons[0].startswith(
+        "Failed to obtain stable measurement within 3 measurement windows for concurrency 3."
+    )
+
+
+def test_first_level_unstable_no_csv() -> None:
+    (run,) = sections(FIX / "pa_stability_fail.txt")
+    assert run["rc"] == "2"
+    levels = parse_outcome(run["stdout"], run["stderr"], 2, None)
+    assert len(levels) == 1 and levels[0].concurrency == 1 and levels[0].stability == "unstable"
+    assert "Please try to increase the --measurement-interval" in levels[0].verdict.reasons[0]
+
+
+def test_bad_model_and_wrong_shape_become_flagged_levels_with_pa_words() -> None:
+    runs = sections(FIX / "pa_bad_model.txt")
+    assert len(runs) == 3
+    for run in runs[:2]:
+        (lv,) = parse_outcome(run["stdout"], run["stderr"], int(run["rc"]), None, requested=[1.0])
+        assert lv.stability == "interrupted" and not lv.stable and not lv.verdict.valid
+        assert lv.verdict.reasons == [
+            "error: failed to get model metadata: Request for unknown model: 'does_not_exist' is not found"
+        ]
+    (shape,) = parse_outcome(runs[2]["stdout"], runs[2]["stderr"], 99, None, batch_size=4, requested=[1.0])
+    assert shape.concurrency == 1 and shape.batch_size == 4 and shape.stability == "interrupted"
+    assert "unexpected shape for input 'pf_points'" in shape.verdict.reasons[0]
+    assert shape.verdict.reasons[0].startswith("Thread [0] had error:")
+
+
+def test_arguments_from_load_config() -> None:
+    cfg = LoadConfig(
+        model="particlenet", url="10.0.0.5:8001", batch_size=4, concurrency_range=Range(1, 8, 2),
+        shapes=(("pf_points", (2, 50)), ("sv_mask", (1, 5))), measurement_interval_ms=2000,
+        stability_percentage=25, max_trials=6, percentile=95, async_relaxation=True, verbose_csv=True,
+        access_token="tok", csv_file="out.csv",
+    )
+    assert pa_arguments(cfg) == [
+        "-m", "particlenet", "-u", "10.0.0.5:8001", "-i", "grpc", "-b", "4",
+        "--concurrency-range", "1:8:2", "--shape", "pf_points:2,50", "--shape", "sv_mask:1,5",
+        "--measurement-mode", "time_windows", "-p", "2000", "-s", "25", "-r", "6", "--percentile=95",
+        "--async", "-f", "out.csv", "--verbose-csv", "-H", "triton-access-token:tok",
+    ]
+    rate = LoadConfig(model="m", protocol="http", request_rate_range=Range(50, 150, 50),
+                      request_distribution="poisson", collect_metrics=True, latency_threshold_ms=20)
+    args = pa_arguments(rate, "r.csv", value=100)
+    assert args[:6] == ["-m", "m", "-u", "localhost:8000", "-i", "http"]
+    i = args.index("--request-rate-range")
+    assert args[i: i + 4] == ["--request-rate-range", "100:100:1", "--request-distribution", "poisson"]
+    assert args[args.index("-l"): args.index("-l") + 2] == ["-l", "20"]
+    assert "--collect-metrics" in args and args[args.index("--metrics-url") + 1] == "localhost:8002/metrics"
+    assert csv_path_in(args) == "r.csv" and csv_path_in(["-fx.csv"]) == "x.csv"
+
+
+# ------------------------------------------------------------------ recording stand-ins on PATH
+
+STANDIN = """#!{py}
+import os, shutil, sys
+with open(os.environ["PA_RECORD"], "a") as f:
+    f.write("perf_analyzer\\t" + "\\t".join(sys.argv[1:]) + "\\n")
+fix = os.environ["PA_FIXTURE"]
+args = sys.argv[1:]
+out = args[args.index("-f") + 1] if "-f" in args else None
+sys.stdout.write(open(fix + ".txt").read())
+if os.path.exists(fix + ".stderr.txt"):
+    sys.stderr.write(open(fix + ".stderr.txt").read())
+if out and os.path.exists(fix + ".csv"):
+    shutil.copyfile(fix + ".csv", out)
+sys.exit(int(os.environ.get("PA_RC", "0")))
+"""
+APPTAINER = """#!{py}
+import os, sys
+with open(os.environ["PA_RECORD"], "a") as f:
+    f.write("apptainer\\t" + "\\t".join(sys.argv[1:]) + "\\n")
+args = sys.argv[2:]
+while args[0].startswith("--"):
+    args = args[2:] if args[0] == "--bind" else args[1:]
+image, tool, rest = args[0], args[1], args[2:]
+os.execvp(tool, [tool, *rest])
+"""
+
+
+@pytest.fixture
+def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A bin dir with stand-ins for perf_analyzer and apptainer first on PATH; returns the record file."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("perf_analyzer", STANDIN), ("apptainer", APPTAINER)):
+        p = bin_dir / name
+        p.write_text(text.format(py=sys.executable))
+        p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    record = tmp_path / "argv.tsv"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PA_RECORD", str(record))
+    monkeypatch.setenv("PA_FIXTURE", str(FIX / "pa_grpc_verbose"))
+    return record
+
+
+def _calls(record: Path) -> list[list[str]]:
+    return [line.split("\t") for line in record.read_text().splitlines()]
+
+
+def test_engine_runs_one_level_from_path(standins: Path, tmp_path: Path) -> None:
+    cfg = LoadConfig(model="particlenet_like", url="127.0.0.1:8001", batch_size=4,
+                     concurrency_range=Range(1, 4, 1), percentile=95, access_token="tok")
+    engine = PerfAnalyzerEngine(PaLauncher(), tmp_path / "pa", echo=None)
+    level = asyncio.run(engine.measure(cfg, 2))
+    asyncio.run(engine.close())
+    (call,) = _calls(standins)
+    assert call[0] == "perf_analyzer"
+    assert call[1:] == pa_arguments(cfg, str(tmp_path / "pa" / "pa_c2_b4.csv"), 2)
+    assert level.concurrency == 2 and level.stable and level.throughput.infer_per_s == 673.409
+    assert level.percentile == 95 and level.batch_size == 4
+    assert (tmp_path / "pa" / "pa_c2_b4.txt").read_text().startswith("$ ")
+
+
+def test_engine_inside_the_image_binds_its_workdir(standins: Path, tmp_path: Path) -> None:
+    image = tmp_path / "sdk.sif"
+    image.write_text("not a real image; the apptainer stand-in never opens it")
+    cfg = LoadConfig(model="particlenet_like", batch_size=4, concurrency_range=Range(1, 1, 1))
+    engine = PerfAnalyzerEngine(PaLauncher(image=str(image), gpu="rocm"), tmp_path / "w", echo=None)
+    level = asyncio.run(engine.measure(cfg, 1))
+    app, pa = _calls(standins)
+    work = str((tmp_path / "w").resolve())
+    assert app[:6] == ["apptainer", "exec", "--rocm", "--bind", work, str(image)]
+    assert app[6] == "perf_analyzer" and app[7:] == pa[1:]
+    assert level.concurrency == 1 and level.throughput.infer_per_s == 622.253
+
+
+def test_engine_flags_a_failed_run(standins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PA_FIXTURE", str(FIX / "pa_stability_partial"))
+    cfg = LoadConfig(model="identity_fp32", concurrency_range=Range(3, 3, 1))
+    level = asyncio.run(PerfAnalyzerEngine(PaLauncher(), tmp_path, echo=None).measure(cfg, 3))
+    assert level.stability == "unstable" and "for concurrency 3" in level.verdict.reasons[0]
+
+
+def test_saturate_pa_cli_raw(standins: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    rc = main(["pa", "--out", str(out), "--", "-m", "particlenet_like", "-b", "4",
+               "--concurrency-range", "1:4"])
+    assert rc == 0
+    (call,) = _calls(standins)
+    assert call[1:] == ["-m", "particlenet_like", "-b", "4", "--concurrency-range", "1:4",
+                        "-f", str((out / "pa.csv").resolve())]
+    doc = json.loads((out / "pa.json").read_text())
+    assert doc["schema"] == "saturate.run/1" and len(doc["levels"]) == 4
+    assert doc["levels"][3]["throughput"]["infer_per_s"] == 1088.98
+    assert "concurrency 4: 1088.98 infer/s" in capsys.readouterr().out
+
+
+def test_saturate_pa_passes_pa_exit_code(
+    standins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PA_FIXTURE", str(tmp_path / "none"))
+    (tmp_path / "none.txt").write_text("")
+    (tmp_path / "none.stderr.txt").write_text(
+        "error: failed to get model metadata: Request for unknown model: 'x' is not found\n")
+    monkeypatch.setenv("PA_RC", "99")
+    assert main(["pa", "--out", str(tmp_path / "o"), "--", "-m", "x"]) == 99
+    doc = json.loads((tmp_path / "o" / "pa.json").read_text())
+    assert doc["levels"][0]["verdict"]["reasons"][0].startswith("error: failed to get model metadata")
+
+
+def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no perf_analyzer, apptainer or sbatch here
+    _one_line_exit_2(["pa", "--out", str(tmp_path), "--", "-m", "x"], capsys, "perf_analyzer not found")
+    _one_line_exit_2(["pa", "--image", str(tmp_path / "missing.sif"), "--", "-m", "x"], capsys,
+                     "missing.sif not found")
+    image = tmp_path / "sdk.sif"
+    image.write_text("x")
+    _one_line_exit_2(["pa", "--image", str(image), "--", "-m", "x"], capsys, "apptainer not found")
+    _one_line_exit_2(["pa"], capsys, "give perf_analyzer's arguments")
+    with pytest.raises(ToolMissingError):
+        PaLauncher().command(["-m", "x"])
+    with pytest.raises(ConfigError):
+        PaLauncher(gpu="intel").command([])  # type: ignore[arg-type]
+
+
+def test_engine_from_options(standins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = PerfAnalyzerEngine.from_options(tmp_path / "scan", None, {}, environ={})
+    assert engine.launcher.image is None and engine.workdir == (tmp_path / "scan" / "perf_analyzer").resolve()
+    engine = PerfAnalyzerEngine.from_options(None, None, {}, environ={"SATURATE_PA_DIR": str(tmp_path / "d")})
+    assert engine.workdir == (tmp_path / "d").resolve()
+    image = tmp_path / "sdk.sif"
+    image.write_text("x")
+    opts = {"image": str(image), "gpu": "nvidia"}
+    engine = PerfAnalyzerEngine.from_options(tmp_path, None, opts, environ={})
+    assert engine.launcher.gpu == "nvidia" and str(engine.workdir) in engine.launcher.binds
+    with pytest.raises(ConfigError, match="gpu 'intel'"):
+        PerfAnalyzerEngine.from_options(tmp_path, None, {}, environ={"SATURATE_PA_GPU": "intel"})
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ToolMissingError, match="perf_analyzer not found"):
+        PerfAnalyzerEngine.from_options(tmp_path, None, {}, environ={})
