@@ -16,6 +16,10 @@
   that time out; own/effective/adjusted throughput in ``scans.mpstats``, flags in ``scans.multiproc_cli``.
 - ``scans.sweep`` — ``saturate sweep SPEC``: specs, ``${}`` references and overrides in ``scans.spec``,
   one subprocess per experiment, ``sweep.jsonl``; ``scans.scaling``: DLBS exploration/strong/weak tables.
+- ``scans.pa_engine`` — perf_analyzer as an engine (``scans.pa_args`` builds its command line, from PATH
+  or ``apptainer exec``; ``scans.pa_console`` reads its console) and ``saturate pa`` (``scans.pa_cli``).
+- ``scans.jobs`` — ``saturate job render|submit``: the Slurm templates in ``scans/jobs/``;
+  ``scans.merge`` — ``saturate merge``: rank results pooled into one run (``scans.job_cli``).
 
 The only package that imports the other three (servers, loadgen, monitors).
 """
