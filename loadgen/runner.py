@@ -85,7 +85,7 @@ class LoadSession:
         self._source: LoadSource | None = None
         self._poller: MetricsPoller | None = None
         self._warned: set[str] = set()
-        self.last_windows: list[WindowStats] = []  # the windows of the last measured level
+        self.merged_windows: list[WindowStats] = []  # the windows the last level's result merges
 
     async def __aenter__(self) -> LoadSession:
         cfg = self.cfg
@@ -190,7 +190,7 @@ class LoadSession:
             while st.windows and st.windows[-1].completed == 0:
                 st.windows.pop()
                 st.summaries.pop()
-        self.last_windows = list(st.windows)
+        self.merged_windows = list(st.windows[-self.rule.stability_window :])
         return st.result(interrupted)
 
     async def _wait_window(self, start_ns: int) -> None:
@@ -242,7 +242,8 @@ class RunWriter:
                               metrics=cfg.collect_metrics, server_stats=server_stats)
         self._latencies: dict[str, np.ndarray[Any, Any]] = {}
 
-    def add(self, level: LevelResult, windows: list[WindowStats]) -> None:
+    def add(self, level: LevelResult, merged: list[WindowStats]) -> None:
+        """Record a level; ``merged``: the windows its result merges (their raw latencies go to the file)."""
         self.result.levels.append(level)
         cfg = self.cfg
         if cfg.json_file:
@@ -251,10 +252,9 @@ class RunWriter:
             write_csv(cfg.csv_file, self.result.levels, self.csv)
         if cfg.latency_file:
             i = len(self.result.levels) - 1
-            used = [w for w in windows if w.completed][-3:]
-            lat = [w.latencies_ns for w in used]
+            lat = [w.latencies_ns for w in merged]
             self._latencies[f"L{i}"] = np.concatenate(lat) if lat else np.zeros(0, np.int64)
-            self._latencies[f"D{i}"] = np.array(sum(w.duration_ns for w in used), np.int64)
+            self._latencies[f"D{i}"] = np.array(sum(w.duration_ns for w in merged), np.int64)
             self._latencies[f"B{i}"] = np.array(cfg.batch_size, np.int64)
             tmp = Path(cfg.latency_file + ".tmp.npz")
             np.savez(tmp, **self._latencies)
@@ -314,7 +314,7 @@ async def _sweep(cfg: LoadConfig, session: LoadSession) -> int:
     for i, value in enumerate(cfg.levels()):
         print(console.level_header(cfg.mode, value), flush=True)
         level = await session.measure(value)
-        writer.add(level, session.last_windows)
+        writer.add(level, session.merged_windows)
         print(console.level_report(level, protocol=cfg.protocol, collect_metrics=cfg.collect_metrics),
               flush=True)
         if level.stability == "interrupted":

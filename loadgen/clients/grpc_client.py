@@ -146,17 +146,14 @@ class GrpcClient:
 
     async def infer_checked(self, payload: Payload) -> service_pb2.ModelInferResponse:
         """One request with the answer parsed (pre-flight); raises ModelError if the server refuses it."""
-        attempts = [None, self._metadata] if self._metadata else [None]
-        for i, metadata in enumerate(attempts):
+        for metadata in (None, self._metadata) if self._metadata else (None,):
             try:
                 raw = await self._infer(payload[0], metadata=metadata, timeout=60)
             except grpc.aio.AioRpcError as exc:
                 msg = str(exc.details() or exc.code().name).splitlines()[0][:240]
                 if not is_auth_failure(exc.code().name, msg):
                     raise ModelError(f"the server refused a test request: {msg}") from None
-                if i + 1 == len(attempts):
-                    raise token_refused(self.url, self._token is not None) from None
-                continue
+                continue  # refused for the token: try again with it, if we have one
             self._infer_metadata = metadata
             return service_pb2.ModelInferResponse.FromString(raw)
-        raise AssertionError("unreachable")
+        raise token_refused(self.url, self._token is not None)
