@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from saturate.errors import ConfigError, ServerError
+from servers.access import access_note, restricted_endpoints
 from servers.backends import Backend, BackendConfig, load_backend
 from servers.models import Array, ModelOptions, ModelSpec, get_spec
 
@@ -148,7 +149,8 @@ def build_triton(config: ServerConfig, spec: ModelSpec, backend: Backend) -> tup
         log_verbose=config.log_verbose,
         exit_on_error=True,
     )
-    triton = Triton(config=triton_config, security_config=TritonSecurityConfig(access_token=token))
+    security = TritonSecurityConfig(access_token=token, restricted_endpoints=restricted_endpoints(config.bind))
+    triton = Triton(config=triton_config, security_config=security)
     batcher = DynamicBatcher(
         preferred_batch_size=list(config.preferred_batch) or None,
         max_queue_delay_microseconds=config.max_queue_delay_us,
@@ -199,6 +201,7 @@ def serve(config: ServerConfig) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+            print(access_note(config.bind), file=sys.stderr, flush=True)
             print(ready_line(config), flush=True)
             while not stop.wait(0.5):
                 if not triton.is_alive():

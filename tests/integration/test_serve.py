@@ -84,20 +84,19 @@ def test_ready_line_and_model_config(server: ServerProcess) -> None:
     client.close()
 
 
-def test_statistics_need_the_access_token(server: ServerProcess) -> None:
+def test_statistics_open_on_loopback_model_control_guarded(server: ServerProcess) -> None:
+    """On loopback statistics need no token; model-repository does (0.0.0.0: test_loopback_serve.py)."""
     grpc_c = grpcclient.InferenceServerClient(server.grpc_url)
     http_c = httpclient.InferenceServerClient(server.http_url)
     try:
-        stats = grpc_c.get_inference_statistics(
-            "particlenet", headers={"triton-grpc-protocol-triton-access-token": server.token}, as_json=True
-        )
+        stats = grpc_c.get_inference_statistics("particlenet", as_json=True)
         assert int(stats["model_stats"][0]["inference_count"]) > 0
         stats = http_c.get_inference_statistics("particlenet", headers={"triton-access-token": server.token})
         assert int(stats["model_stats"][0]["inference_count"]) > 0
         with pytest.raises(Exception, match="restricted"):
-            grpc_c.get_inference_statistics("particlenet")
+            grpc_c.get_model_repository_index()
         with pytest.raises(Exception, match=r"restricted|denied|token"):
-            http_c.get_inference_statistics("particlenet", headers={"triton-access-token": "wrong"})
+            http_c.get_model_repository_index(headers={"triton-access-token": "wrong"})
     finally:
         grpc_c.close()
         http_c.close()
