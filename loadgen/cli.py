@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 from loadgen.config import LoadConfig, parse_range, parse_shape
+from loadgen.traffic_cli import traffic_flags, traffic_settings
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -53,18 +54,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--max-outstanding", type=int, default=0, help="open loop: cap on requests in flight (0 = none)")
     a("--continue-on-unstable", action="store_true", help="go on with the sweep after an unstable level")
     a("-v", "--verbose", action="store_true", help="print every window's numbers")
+    traffic_flags(p)
     p.set_defaults(func=run_load)
 
 
 def config_from_args(args: argparse.Namespace) -> LoadConfig:
     """Build the frozen LoadConfig from parsed flags (raises ConfigError on bad values)."""
+    traffic = traffic_settings(args)
     return LoadConfig(
         model=args.model, url=args.url, protocol=args.protocol, model_version=args.model_version,
         batch_size=args.batch_size,
         concurrency_range=parse_range(args.concurrency_range, "--concurrency-range", True)
         if args.concurrency_range else None,
         request_rate_range=parse_range(args.request_rate_range, "--request-rate-range", False)
-        if args.request_rate_range else None,
+        if args.request_rate_range else traffic.pop("request_rate_range", None),
         request_distribution=args.request_distribution, shapes=tuple(parse_shape(s) for s in args.shape),
         input_data=args.input_data, measurement_interval_ms=args.measurement_interval,
         measurement_mode=args.measurement_mode, measurement_request_count=args.measurement_request_count,
@@ -76,7 +79,7 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         metrics_interval_ms=args.metrics_interval, processes=args.processes, json_file=args.json_file,
         latency_file=args.latency_file, start_at=args.start_at,
         access_token=args.access_token, seed=args.seed, max_outstanding=args.max_outstanding,
-        continue_on_unstable=args.continue_on_unstable, verbose=args.verbose)
+        continue_on_unstable=args.continue_on_unstable, verbose=args.verbose, **traffic)
 
 
 def run_load(args: argparse.Namespace) -> int:

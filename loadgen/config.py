@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loadgen.schedules import Schedule
+from loadgen.shapes import ShapeDist
 from saturate.errors import ConfigError
 
 Protocol = Literal["grpc", "http"]
@@ -117,6 +119,9 @@ class LoadConfig:
     max_outstanding: int = 0
     continue_on_unstable: bool = False
     verbose: bool = False
+    shape_dist: ShapeDist | None = None  # --shape-dist/--dim-dist/--dims-file (loadgen.shapes)
+    schedule: Schedule | None = None  # --request-intervals / --request-rate-ramp (loadgen.schedules)
+    quiet: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -177,6 +182,9 @@ class LoadConfig:
                 f"--processes {self.processes} needs concurrency >= {self.processes} "
                 "(each process keeps >= 1 request in flight)"
             )
+        if self.processes > 1 and (self.shape_dist is not None or self.schedule is not None):
+            raise ConfigError("--shape-dist and recorded/ramped schedules run in one process; "
+                              "drop --processes")
         names = [n for n, _ in self.shapes]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -193,6 +201,8 @@ class LoadConfig:
                 v = {"start": v.start, "end": v.end, "step": v.step}
             elif f.name == "shapes":
                 v = {n: list(d) for n, d in v}
+            elif f.name in ("shape_dist", "schedule"):
+                v = None if v is None else v.to_dict()
             elif f.name == "access_token" and v:
                 v = "***"
             out[f.name] = v

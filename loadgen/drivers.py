@@ -113,18 +113,20 @@ class ClosedLoop:
     """N coroutines, each sending its next request as soon as the previous one answers."""
 
     def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
-                 offset: int = 0) -> None:
+                 offset: int = 0, stride: int = 1) -> None:
         self.client = client
         self.payloads = list(payloads)
         self.recorder = recorder
         self.concurrency = concurrency
         self.offset = offset
+        self.stride = stride  # workers start this far apart in `payloads` (drawn shapes: disjoint runs)
         self._stop = False
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._stop = False
-        self._tasks = [asyncio.create_task(self._worker(self.offset + i)) for i in range(self.concurrency)]
+        self._tasks = [asyncio.create_task(self._worker(self.offset + i * self.stride))
+                       for i in range(self.concurrency)]
 
     async def stop(self, drain_s: float = 5.0) -> None:
         """Stop sending; wait up to `drain_s` for in-flight requests, then cancel the rest."""
@@ -164,12 +166,15 @@ class OpenLoop:
 
     def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, rate: float,
                  distribution: str = "constant", seed: int = 0, max_outstanding: int = 0,
-                 horizon_s: float = 60.0, phase_ns: int = 0) -> None:
+                 horizon_s: float = 60.0, phase_ns: int = 0, offsets: np.ndarray[Any, Any] | None = None,
+                 period_ns: int | None = None) -> None:
         self.client = client
         self.payloads = list(payloads)
         self.recorder = recorder
-        self.offsets = schedule_offsets(rate, distribution, seed, horizon_s) + np.int64(phase_ns)
-        self.period_ns = round(len(self.offsets) * 1e9 / rate)
+        if offsets is None:  # else a recorded/ramped schedule (loadgen.schedules)
+            offsets = schedule_offsets(rate, distribution, seed, horizon_s)
+        self.offsets = offsets + np.int64(phase_ns)
+        self.period_ns = round(len(self.offsets) * 1e9 / rate) if period_ns is None else period_ns
         self.max_outstanding = max_outstanding
         self.outstanding = 0
         self.sent = 0

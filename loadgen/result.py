@@ -222,6 +222,7 @@ class LevelResult:
     gpu: GpuSummary | None = None
     service_latency: LatencySummary | None = None
     verdict: Verdict = field(default_factory=Verdict)
+    traffic: dict[str, Any] | None = None  # shapes sent / schedule followed (loadgen.shapes, .schedules)
 
     @property
     def value(self) -> float:
@@ -252,6 +253,7 @@ class LevelResult:
             "server": None if self.server is None else self.server.to_dict(),
             "gpu": None if self.gpu is None else self.gpu.to_dict(),
             "verdict": self.verdict.to_dict(),
+            **({"traffic": self.traffic} if self.traffic is not None else {}),
         }
 
     @classmethod
@@ -274,6 +276,7 @@ class LevelResult:
             server=ServerSummary.from_dict(d["server"]) if d.get("server") else None,
             gpu=GpuSummary.from_dict(d["gpu"]) if d.get("gpu") else None,
             verdict=Verdict.from_dict(d.get("verdict") or {}),
+            traffic=d.get("traffic"),
         )
 
 

@@ -26,13 +26,13 @@ from loadgen.clients import make_client
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.csvfmt import CsvOptions, write_csv
-from loadgen.inputs import build_requests
 from loadgen.level import StabilityRule
 from loadgen.metrics import MetricsPoller
 from loadgen.multiproc import MultiProcessSource
 from loadgen.result import LevelResult, RunResult, WindowStats, WindowSummary
 from loadgen.serverstats import model_delta
 from loadgen.sources import InProcessSource, LoadSource
+from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
 
@@ -86,19 +86,20 @@ class LoadSession:
         self._poller: MetricsPoller | None = None
         self._warned: set[str] = set()
         self.merged_windows: list[WindowStats] = []  # the windows the last level's result merges
+        self.traffic = Traffic(cfg)  # drawn shapes / recorded schedules (loadgen.traffic)
 
     async def __aenter__(self) -> LoadSession:
         cfg = self.cfg
         self._client = make_client(cfg.protocol, cfg.url, cfg.access_token)
         try:
             await self._client.open()
-            self.stats_available, payloads = await _prepare(cfg, self._client)
+            self.stats_available, payloads = await _prepare(cfg, self._client, self.traffic)
             if cfg.processes > 1:
                 mps = MultiProcessSource(cfg)
                 self._source = mps
                 await mps.open()
             else:
-                self._source = InProcessSource(cfg, self._client, payloads)
+                self._source = InProcessSource(cfg, self.traffic.client(self._client), payloads)
             if cfg.collect_metrics:
                 self._poller = MetricsPoller(cfg.resolved_metrics_url, cfg.metrics_interval_ms)
                 await self._poller.start()
@@ -157,6 +158,7 @@ class LoadSession:
         cfg, source = self.cfg, self.source
         st = Stabilizer(self.rule, mode=cfg.mode, value=value, batch_size=cfg.batch_size,
                         processes=cfg.processes, cpu_threshold=CLIENT_BOUND_UTIL)
+        self.traffic.reset()
         await source.start_level(value)
         interrupted: str | None = None
         try:
@@ -191,7 +193,7 @@ class LoadSession:
                 st.windows.pop()
                 st.summaries.pop()
         self.merged_windows = list(st.windows[-self.rule.stability_window :])
-        return st.result(interrupted)
+        return self.traffic.annotate(st.result(interrupted), self.merged_windows)
 
     async def _wait_window(self, start_ns: int) -> None:
         cfg = self.cfg
@@ -216,11 +218,10 @@ class LoadSession:
             self.on_window(WindowProgress(value, index, cfg.max_trials, summary, stable, line))
 
 
-async def _prepare(cfg: LoadConfig, client: Client) -> tuple[bool, list[Payload]]:
+async def _prepare(cfg: LoadConfig, client: Client, traffic: Traffic) -> tuple[bool, list[Payload]]:
     """Pre-flight: model metadata/config, inputs, one test request, statistics (and the token)."""
     info = await client.model_info(cfg.model, cfg.model_version)
-    requests = build_requests(info, dict(cfg.shapes), cfg.batch_size, cfg.input_data, cfg.seed)
-    payloads = [client.prepare(cfg.model, cfg.model_version, r) for r in requests]
+    payloads = traffic.payloads(info, client)
     await client.infer_checked(payloads[0])
     stats = await client.has_statistics()
     if stats:
@@ -291,12 +292,23 @@ def environment() -> dict[str, Any]:
 
 async def run(cfg: LoadConfig) -> int:
     """Run every level of the sweep as `saturate load` does; returns the exit code."""
-    async with LoadSession(cfg, on_window=lambda p: _err(p.line)) as session:
+    from loadgen.live import LiveView
+
+    with LiveView(cfg.quiet) as view:
+        return await _run(cfg, view)
+
+
+async def _run(cfg: LoadConfig, view: Callable[[WindowProgress], None]) -> int:
+    async with LoadSession(cfg, on_window=view) as session:
         if cfg.start_at is not None:
             wait = cfg.start_at - time.time()
             if wait > 0:
                 _err(f"saturate load: waiting {wait:.1f} s for the agreed start time")
                 await asyncio.sleep(wait)
+        if cfg.schedule is not None and cfg.schedule.kind == "ramp":
+            from loadgen.schedules import run_ramp
+
+            return await run_ramp(session)
         return await _sweep(cfg, session)
 
 

@@ -53,7 +53,13 @@ def make_driver(cfg: LoadConfig, client: Client, payloads: Sequence[Payload], re
     """The driver for one process: its share of the concurrency, or of the rate with its own phase/seed."""
     if cfg.mode == "concurrency":
         concurrency = int(share(value, index, count, True))
-        return ClosedLoop(client, payloads, recorder, concurrency, offset=index * 7919)
+        # drawn shapes: workers walk disjoint runs of the draw sequence, so each draw is sent once
+        stride = max(1, len(payloads) // max(1, concurrency)) if cfg.shape_dist is not None else 1
+        return ClosedLoop(client, payloads, recorder, concurrency, offset=index * 7919, stride=stride)
+    if cfg.schedule is not None:
+        sched = cfg.schedule
+        return OpenLoop(client, payloads, recorder, sched.mean_rate, max_outstanding=cfg.max_outstanding,
+                        offsets=sched.offsets(), period_ns=sched.period_ns)
     rate = share(value, index, count, False)
     phase = round(index * 1e9 / value) if cfg.request_distribution == "constant" else 0
     return OpenLoop(client, payloads, recorder, rate, cfg.request_distribution,

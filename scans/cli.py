@@ -96,6 +96,10 @@ def run_direct(args: argparse.Namespace) -> int:
     done = [lv for lv in levels if lv.summary is not None]
     print(f"scan direct: {len(done)} of {len(cfg.batch_sizes)} batch sizes done; "
           f"results in {args.out / 'direct.json'}", file=sys.stderr)
+    from scans.headline import terminal_lines
+
+    for line in terminal_lines(args.out / "direct.json"):
+        print(f"scan direct: {line}", file=sys.stderr)
     return 0
 
 

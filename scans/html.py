@@ -17,6 +17,8 @@ th, td { border: 1px solid #ccc; padding: .25em .55em; text-align: right; }
 th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: .9em; } .bad { color: #b00; } .note { color: #555; }
+.headline { background: #f4f8ff; border: 1px solid #9bb7e0; padding: .2em 1em; margin: 1em 0; }
+.headline h2 { border: none; margin-top: .4em; } .headline li { margin: .25em 0; }
 """
 
 
@@ -149,11 +151,11 @@ def env_tables(data: ReportData) -> str:
 
 
 def page(title: str, data: ReportData, figures: list[str], saturation: list[SaturationRow],
-         generated: str, extra: Sequence[tuple[str, str]] = ()) -> str:
+         generated: str, extra: Sequence[tuple[str, str]] = (), headline: str = "") -> str:
     """The whole report page as one string; ``extra``: (title, HTML) sections such as scaling."""
     sections = [f"<h1>{esc(title)}</h1>",
                 f'<p class="note">saturate report, generated {esc(generated)}; read '
-                f'{esc(", ".join(data.used))}.</p>']
+                f'{esc(", ".join(data.used))}.</p>', headline]
     if figures:
         sections += ["<h2>Plots</h2>", *figures]
     if saturation:

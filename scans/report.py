@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saturate.errors import ConfigError
+from scans import headline
 from scans.html import figure, page
 from scans.plots import PLOTS, STYLES, style_context
 from scans.scaling import html_fragment, write_scaling
@@ -65,8 +66,10 @@ def make_report(cfg: ReportConfig) -> Path:
     if scaling is not None:
         chart = "" if scaling.png is None else figure(scaling.png, "scaling", "strong and weak scaling vs N")
         extra.append(("Scaling", html_fragment(scaling.tables, chart)))
+    headlines = headline.from_directory(cfg.source, [n for n in data.used if n.endswith(".json")])
+    headline.write_summary(cfg.out, headlines)
     text = page(cfg.title, data, figures, saturation_rows(data), time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                extra)
+                extra, headline=headline.html_section(headlines))
     target = cfg.out / HTML_NAME
     tmp = cfg.out / f".{HTML_NAME}.tmp"
     tmp.write_text(text, encoding="utf-8")

@@ -37,6 +37,7 @@ from saturate.version import saturate_version
 from scans import scanio
 from scans.engines import ENGINES, LevelEngine, make_engine
 from scans.env import environment
+from scans.headline import terminal_lines as headline_lines
 from scans.progress import ScanProgress
 from scans.serverproc import ServeConfig, ServedServer
 from scans.verdict import decide, level_name
@@ -341,4 +342,6 @@ class ServerScan:
             failed = sum(1 for lv in self.run_result.levels if is_failed(lv))
             self.progress.note(f"scan server: {len(self.run_result.levels)} levels in "
                                f"{self.out / scanio.JSON_NAME}" + (f", {failed} failed" if failed else ""))
+            for line in headline_lines(self.out / scanio.JSON_NAME):
+                self.progress.note(f"scan server: {line}")
         return 0

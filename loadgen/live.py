@@ -1,0 +1,67 @@
+"""Live progress of `saturate load`: a rich bar over `-r` windows on a terminal, the plain progress
+line per window otherwise (as before), nothing with `--quiet`.
+
+Per window: the level, window k of at most `-r`, throughput of the window and of the level so far,
+the stabilising latency, and whether the level is stable yet.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from loadgen.runner import WindowProgress
+
+
+class LiveView:
+    """Callable as `LoadSession(on_window=...)`; a context manager around the sweep."""
+
+    def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self.quiet = quiet
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._value: float | None = None
+        self._completed = 0
+        self._seconds = 0.0
+
+    def __enter__(self) -> LiveView:
+        if not self.quiet and self.console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]load"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                TimeElapsedColumn(), console=self.console, transient=True)
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def text(self, p: WindowProgress) -> str:
+        """One line: window k/r, throughput of the window and the level so far, latency, stable?"""
+        s = p.summary
+        if p.value != self._value or p.index == 1:
+            self._value, self._completed, self._seconds = p.value, 0, 0.0
+        self._completed += s.completed
+        self._seconds += (s.end_ns - s.start_ns) / 1e9
+        so_far = self._completed / self._seconds if self._seconds > 0 else 0.0
+        lat = s.latency
+        p50 = "-" if lat is None else f"{lat.p(50) / 1e3:.0f}"
+        p95 = "-" if lat is None or 95 not in lat.percentiles_ns else f"{lat.p(95) / 1e3:.0f}"
+        return (f"window {p.index}/{p.max_trials}: {s.infer_per_s:.1f} infer/s "
+                f"(level so far {so_far:.1f} req/s), p50 {p50} us, p95 {p95} us, "
+                f"stable {'yes' if p.stable else 'not yet'}")
+
+    def __call__(self, p: WindowProgress) -> None:
+        text = self.text(p)
+        if self.quiet:
+            return
+        if self._progress is None:
+            self.console.print(p.line, markup=False)
+            return
+        if self._task is None or p.index == 1:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task("", total=p.max_trials)
+        self._progress.update(self._task, completed=p.index, description=text)
