@@ -23,7 +23,7 @@ def traffic_flags(p: argparse.ArgumentParser) -> None:
     a("-q", "--quiet", action="store_true", help="no live progress (the level reports stay)")
 
 
-def shape_dist_flags(p: argparse.ArgumentParser) -> None:
+def shape_dist_flags(p: argparse._ActionsContainer) -> None:
     """The shape-distribution flags (shared by `saturate load` and the scans)."""
     a = p.add_argument
     a("--shape-dist", action="append", default=[], metavar="NAME:D1,SYM",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from loadgen.traffic_cli import shape_dist_flags, shape_dist_from_args
 from saturate.errors import EXIT_USAGE, ConfigError
 from scans.direct import MODES, DirectConfig, run_direct_scan
 from scans.server_cli import add_server
@@ -64,6 +65,7 @@ def _add_direct(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--svs", type=int, default=None, help="ParticleNet secondary vertices S (default 10)")
     p.add_argument("--input-pool", type=int, default=4, help="input sets cycled per batch (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs (default 0)")
+    shape_dist_flags(p)
     p.add_argument("--out", required=True, type=Path, help="result directory (created)")
     p.set_defaults(func=run_direct)
 
@@ -87,6 +89,7 @@ def direct_config(args: argparse.Namespace) -> DirectConfig:
         model_file=args.model_file, batch_sizes=tuple(batches), trials=args.trials,
         warmup_trials=args.warmup_trials, warmup_ns=int(args.warmup_seconds * 1e9), mode=args.mode,
         in_flight=in_flight, sizes=sizes, input_pool=args.input_pool, seed=args.seed,
+        shape_dist=shape_dist_from_args(args),
     )
 
 
@@ -115,6 +118,8 @@ def _add_report(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--style", default="default", choices=("default", "mplhep"),
                    help="plot style; mplhep needs the mplhep package")
     p.add_argument("--title", default=None, help="page title (default: the directory name)")
+    p.add_argument("--compare", type=Path, default=None, metavar="DIR2",
+                   help="a second result directory drawn on the same axes (overlays)")
     p.set_defaults(func=run_report)
 
 
@@ -123,7 +128,7 @@ def run_report(args: argparse.Namespace) -> int:
 
     out = args.out if args.out is not None else args.dir
     title = args.title or args.dir.resolve().name
-    cfg = ReportConfig(source=args.dir, out=out, style=args.style, title=title)
+    cfg = ReportConfig(source=args.dir, out=out, style=args.style, title=title, compare=args.compare)
     html = make_report(cfg)
     print(f"report: {html}", file=sys.stderr)
     print(html)

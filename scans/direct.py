@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadgen.shapes import ShapeDist
 from saturate.errors import ConfigError
+from scans.direct_shapes import pool_sizes, symbol_sizes
 from scans.directio import DirectLevel, write_outputs
 from scans.env import environment
 from scans.runners import Call, Runner, is_oom, make_runner
@@ -47,6 +49,7 @@ class DirectConfig:
     sizes: Mapping[str, int] = field(default_factory=dict)
     input_pool: int = 4
     seed: int = 0
+    shape_dist: ShapeDist | None = None  # drawn sizes per input set (scans.direct_shapes)
 
     def __post_init__(self) -> None:
         if not self.batch_sizes:
@@ -72,6 +75,7 @@ class DirectConfig:
         d["batch_sizes"] = list(self.batch_sizes)
         d["sizes"] = dict(self.sizes)
         d["warmup_seconds"] = self.warmup_ns / 1e9
+        d["shape_dist"] = None if self.shape_dist is None else self.shape_dist.to_dict()
         return d
 
 
@@ -143,7 +147,8 @@ def measure_batch(runner: Runner, cfg: DirectConfig, batch: int, model_options: 
     spec = get_spec(cfg.model, model_options)
     warm_calls, warm_ns = 0, 0
     try:
-        pool = [synthetic_inputs(spec, batch, cfg.sizes, seed=cfg.seed + i) for i in range(cfg.input_pool)]
+        sizes = pool_sizes(spec, cfg.shape_dist, cfg.sizes, cfg.seed, cfg.input_pool)
+        pool = [synthetic_inputs(spec, batch, s, seed=cfg.seed + i) for i, s in enumerate(sizes)]
         workers = [runner.worker() for _ in range(cfg.in_flight)]
         if cfg.mode == "sync":
             warm_calls, warm_ns = _warm_up(lambda n: time_sync(workers[0], pool, n), 1,
@@ -205,6 +210,8 @@ def run_direct_scan(
     err = progress if progress is not None else sys.stderr
     spec = get_spec(cfg.model, opts)
     spec.sizes(cfg.sizes)  # unknown or bad --points/--svs fail before the model loads
+    if cfg.shape_dist is not None:
+        symbol_sizes(spec, cfg.shape_dist)  # a misfit distribution fails before the model loads too
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -30,6 +30,7 @@ class ReportConfig:
     style: str = "default"
     title: str = "saturate report"
     dpi: int = 100
+    compare: Path | None = None  # --compare DIR2: overlays (scans.overlay)
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -66,6 +67,11 @@ def make_report(cfg: ReportConfig) -> Path:
     if scaling is not None:
         chart = "" if scaling.png is None else figure(scaling.png, "scaling", "strong and weak scaling vs N")
         extra.append(("Scaling", html_fragment(scaling.tables, chart)))
+    if cfg.compare is not None:
+        from scans.overlay import compare_section
+
+        section = compare_section(cfg.source, data, cfg.compare, plot_dir, cfg.dpi)
+        extra.insert(0, (f"Compared with {cfg.compare}", section))
     headlines = headline.from_directory(cfg.source, [n for n in data.used if n.endswith(".json")])
     headline.write_summary(cfg.out, headlines)
     text = page(cfg.title, data, figures, saturation_rows(data), time.strftime("%Y-%m-%d %H:%M:%S %Z"),

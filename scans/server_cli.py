@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.config import LoadConfig, Range, parse_range, parse_shape
+from loadgen.traffic_cli import shape_dist_flags, shape_dist_from_args
 from saturate.errors import ConfigError
 from scans.engines import ENGINES
 from scans.server_scan import ScanConfig, ServerScan
@@ -67,6 +68,7 @@ def add_server(sub: argparse._SubParsersAction[Any]) -> None:
     g.add_argument("--shape", action="append", default=[], metavar="NAME:d,d",
                    help="variable input dims (default: a zoo model's default sizes)")
     g.add_argument("--processes", type=int, default=1, help="client processes (default 1)")
+    shape_dist_flags(g)
     g.add_argument("--latency-budget-ms", type=float, default=None,
                    help="the knee is the best throughput with p95 within this (default: no budget)")
     g = p.add_argument_group("output")
@@ -101,6 +103,7 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
         max_trials=args.max_trials, percentile=args.percentile,
         warmup_request_count=args.warmup_request_count,
         shapes=tuple(parse_shape(s) for s in args.shape) or zoo_shapes(args.model), processes=args.processes,
+        shape_dist=shape_dist_from_args(args),
     )
     sources = tuple(s.strip() for s in args.monitor_source.split(",") if s.strip())
     return ScanConfig(out=args.out, load=load, concurrencies=concurrency, batch_sizes=tuple(batches),

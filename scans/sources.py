@@ -96,6 +96,8 @@ class ReportData:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
 
 
+#: saturate's own JSON that holds no levels: the report's summary, a ramp (loadgen.schedules).
+OTHER_SCHEMAS = frozenset({"saturate.summary/1", "saturate.ramp/1"})
 _BATCH_IN_NAME = re.compile(r"(?:^|[_\-.])(?:batch(?:size)?|bs|b)[_\-=]?(\d+)(?![0-9])", re.IGNORECASE)
 _BATCH_IN_TXT = re.compile(r"^\s*Batch size:\s*(\d+)\s*$", re.MULTILINE)
 
@@ -157,6 +159,9 @@ def _read_json(path: Path, data: ReportData) -> bool:
         return False
     if not isinstance(doc, dict) or "schema" not in doc:
         data.skipped.append((path.name, "JSON without a 'schema' key (not a saturate run)"))
+        return False
+    if doc["schema"] in OTHER_SCHEMAS:
+        data.skipped.append((path.name, f"{doc['schema']} (written by saturate, not a run)"))
         return False
     if doc["schema"] != SCHEMA:
         raise ConfigError(
