@@ -31,6 +31,10 @@ def test_load_without_token_on_loopback(loopback: ServerProcess, tmp_path: Path)
     level = json.loads(js.read_text())["levels"][0]
     assert level["server"]["executions"] > 0  # statistics were read without a token
     assert "statistics are open on loopback" in loopback.log_path.read_text()
+    assert "Pass [1/3]" in res.stderr  # not a terminal: the plain progress line per window
+    quiet = run_cli("load", "-m", "mlp", "-u", loopback.grpc_url, *FAST, "--quiet", timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "Pass [" not in quiet.stderr and "Throughput" in quiet.stdout  # the level report stays
 
 
 def test_model_control_still_guarded_on_loopback(loopback: ServerProcess) -> None:

@@ -91,6 +91,7 @@ def test_uninterrupted_scan_writes_the_result_directory(uninterrupted: Path) -> 
         assert header.startswith("Concurrency,Inferences/Second,Client Send,Network+Server Send/Recv")
     log = (uninterrupted / "scan.log").read_text()
     assert "level c2_b4 (4/4)" in log and "Pass [3/3]" in log
+    assert "scan server: Best within the 1000 ms p95 budget: " in log  # the headline ends the scan
 
 
 def plots_of(src: Path, out: Path, cli: bool = False) -> set[str]:

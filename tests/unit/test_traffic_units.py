@@ -151,3 +151,34 @@ def test_headline_of_a_scan_document() -> None:
     assert "utilisation 93%, SM activity 41%" in text
     assert "1 of 3 levels not valid: c4_b16 (unstable)." in text
     assert h.to_dict()["all_valid"] is False
+
+
+def test_live_view_on_a_terminal_and_quiet() -> None:
+    import io
+
+    from rich.console import Console
+
+    from loadgen.live import LiveView
+    from loadgen.result import WindowStats
+    from loadgen.runner import WindowProgress
+    from loadgen.windows import window_summary
+
+    lat = np.full(50, 2_000_000, dtype=np.int64)
+    w = WindowStats(start_ns=0, end_ns=500_000_000, latencies_ns=lat, service_ns=None, failed=0, errors={},
+                    delayed=0, dropped=0, send_ns_total=0, recv_ns_total=0, cpu_ns=0, sent=50)
+    s = window_summary(w, 1, None)
+    p = WindowProgress(4, 1, 3, s, False, "[concurrency 4] Pass [1/3] plain line")
+    buf = io.StringIO()
+    view = LiveView(console=Console(file=buf, force_terminal=True, width=160))
+    with view:
+        view(p)
+    assert view.text(p).startswith("window 1/3: 100.0 infer/s (level so far 100.0 req/s), p50 2000 us")
+    assert "window 1/3" in buf.getvalue() and "stable not yet" in buf.getvalue()
+    plain = io.StringIO()
+    with LiveView(console=Console(file=plain, force_terminal=False)) as v:
+        v(p)
+    assert plain.getvalue().strip() == p.line
+    silent = io.StringIO()
+    with LiveView(quiet=True, console=Console(file=silent, force_terminal=True)) as v:
+        v(p)
+    assert silent.getvalue() == ""
