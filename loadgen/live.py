@@ -38,13 +38,16 @@ class LiveView:
             self._progress.stop()
             self._progress = None
 
-    def text(self, p: WindowProgress) -> str:
-        """One line: window k/r, throughput of the window and the level so far, latency, stable?"""
+    def _account(self, p: WindowProgress) -> None:
         s = p.summary
         if p.value != self._value or p.index == 1:
             self._value, self._completed, self._seconds = p.value, 0, 0.0
         self._completed += s.completed
         self._seconds += (s.end_ns - s.start_ns) / 1e9
+
+    def text(self, p: WindowProgress) -> str:
+        """One line: window k/r, throughput of the window and the level so far, latency, stable?"""
+        s = p.summary
         so_far = self._completed / self._seconds if self._seconds > 0 else 0.0
         lat = s.latency
         p50 = "-" if lat is None else f"{lat.p(50) / 1e3:.0f}"
@@ -54,6 +57,7 @@ class LiveView:
                 f"stable {'yes' if p.stable else 'not yet'}")
 
     def __call__(self, p: WindowProgress) -> None:
+        self._account(p)
         text = self.text(p)
         if self.quiet:
             return

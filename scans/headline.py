@@ -43,6 +43,7 @@ class Headline:
     sm_active_pct: float | None = None
     levels: int = 0
     invalid_levels: list[str] = field(default_factory=list)
+    traffic: str | None = None  # "drawn shapes P~poisson(40), S~poisson(5)" (None: fixed shapes)
 
     @property
     def all_valid(self) -> bool:
@@ -57,7 +58,7 @@ class Headline:
             if self.best_infer_per_s is None:
                 return [f"{self.source}: no batch size completed"]
             return [f"Best direct throughput: {self.best_infer_per_s:.4g} items/s at batch "
-                    f"{self.batch_size}.", _validity(self)]
+                    f"{self.batch_size}.", *self._traffic(), _validity(self)]
         budget = "no latency budget" if self.budget_ms is None else f"the {self.budget_ms:g} ms p95 budget"
         if self.best_infer_per_s is None:
             out = [f"No level stayed within {budget}."]
@@ -65,6 +66,7 @@ class Headline:
             p95 = "" if self.p95_ms is None else f" (p95 {self.p95_ms:.3g} ms)"
             out = [f"Best within {budget}: {self.best_infer_per_s:.4g} infer/s at batch {self.batch_size}, "
                    f"concurrency {self.concurrency}{p95}."]
+        out += self._traffic()
         if self.saturated_first in (None, "none"):
             out.append("Nothing saturated within the grid: more load may still give more throughput.")
         else:
@@ -81,6 +83,23 @@ class Headline:
             out.append(f"GPU at {self.level}: {gpu}{sm}.")
         out.append(_validity(self))
         return out
+
+
+    def _traffic(self) -> list[str]:
+        return [] if self.traffic is None else [f"Traffic: {self.traffic}."]
+
+
+def _traffic_of(config: Any) -> str | None:
+    """The shape distribution a run recorded in its config (scan server: under ``load``)."""
+    if not isinstance(config, dict):
+        return None
+    dist = (config.get("load") or {}).get("shape_dist") if "load" in config else config.get("shape_dist")
+    if not isinstance(dist, dict):
+        return None
+    parts = [str(d) for d in dist.get("dims") or []]
+    if dist.get("dims_file"):
+        parts.append(f"rows of {dist['dims_file']}")
+    return "drawn shapes " + ", ".join(parts) if parts else None
 
 
 def _validity(h: Headline) -> str:
@@ -110,7 +129,8 @@ def from_run(doc: dict[str, Any], source: str) -> Headline | None:
         if best is None:
             return Headline(source, "direct", levels=len(direct), invalid_levels=bad)
         return Headline(source, "direct", best_infer_per_s=best["direct"]["items_per_s"],
-                        batch_size=best.get("batch_size"), levels=len(direct), invalid_levels=bad)
+                        batch_size=best.get("batch_size"), levels=len(direct), invalid_levels=bad,
+                        traffic=_traffic_of(doc.get("config")))
     an = doc.get("analysis")
     served = [lv for lv in levels if lv.get("mode") in ("concurrency", "request_rate")]
     if not isinstance(an, dict) or not served:
@@ -137,7 +157,7 @@ def from_run(doc: dict[str, Any], source: str) -> Headline | None:
         saturated_evidence=None if first_v is None else _reason_text(list(first_v.get("reasons") or [])),
         client_cpu_us_per_request=cpu_us, client_cpu_pct_per_process=ev.get("client_cpu_pct_per_process"),
         gpu_util_pct=ev.get("gpu_util_pct"), sm_active_pct=ev.get("sm_active_pct"), levels=len(served),
-        invalid_levels=invalid)
+        invalid_levels=invalid, traffic=_traffic_of(doc.get("config")))
 
 
 def from_file(path: Path) -> Headline | None:

@@ -57,7 +57,8 @@ def test_headline_first_in_chromium_with_overlays(report: Path, tmp_path: Path) 
     top = html[: html.index("<h2>Plots</h2>")]
     for text in ("Best within the 250 ms p95 budget: ", "at batch 1, concurrency 1",
                  "Saturated first: server_queue", "Client&#x27;s own cost at c1_b1: ",
-                 "GPU at c1_b1: no GPU samples.", "4 of 6 levels not valid"):
+                 "GPU at c1_b1: no GPU samples.", "4 of 6 levels not valid",
+                 "Traffic: drawn shapes P~poisson(40), S~poisson(5)."):
         assert text in top, text
     assert {"compare_server.png", "compare_direct.png"} <= {p.name for p in (report / "plots").iterdir()}
     shot = tmp_path / "headline.png"
