@@ -95,6 +95,10 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
                             instances=args.instances)
     elif args.url is None:
         raise ConfigError("give -u HOST:PORT of a running server, or --serve to start one here")
+    shape_dist = shape_dist_from_args(args)
+    if shape_dist is not None and args.engine != "saturate":
+        raise ConfigError("--shape-dist/--dim-dist/--dims-file need --engine saturate "
+                          "(perf_analyzer can only cycle the shapes of an --input-data file)")
     low = min(concurrency)  # LoadConfig checks e.g. --processes against the smallest level
     load = LoadConfig(
         model=args.model, url=args.url or "", protocol=args.protocol, access_token=args.access_token,
@@ -103,7 +107,7 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
         max_trials=args.max_trials, percentile=args.percentile,
         warmup_request_count=args.warmup_request_count,
         shapes=tuple(parse_shape(s) for s in args.shape) or zoo_shapes(args.model), processes=args.processes,
-        shape_dist=shape_dist_from_args(args),
+        shape_dist=shape_dist,
     )
     sources = tuple(s.strip() for s in args.monitor_source.split(",") if s.strip())
     return ScanConfig(out=args.out, load=load, concurrencies=concurrency, batch_sizes=tuple(batches),

@@ -149,7 +149,8 @@ def build_triton(config: ServerConfig, spec: ModelSpec, backend: Backend) -> tup
         log_verbose=config.log_verbose,
         exit_on_error=True,
     )
-    security = TritonSecurityConfig(access_token=token, restricted_endpoints=restricted_endpoints(config.bind))
+    endpoints = restricted_endpoints(config.bind)
+    security = TritonSecurityConfig(access_token=token, restricted_endpoints=endpoints)
     triton = Triton(config=triton_config, security_config=security)
     batcher = DynamicBatcher(
         preferred_batch_size=list(config.preferred_batch) or None,

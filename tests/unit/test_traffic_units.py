@@ -182,3 +182,10 @@ def test_live_view_on_a_terminal_and_quiet() -> None:
     with LiveView(quiet=True, console=Console(file=silent, force_terminal=True)) as v:
         v(p)
     assert silent.getvalue() == ""
+
+
+def test_scan_server_refuses_drawn_shapes_with_perf_analyzer(tmp_path: Path) -> None:
+    res = run_cli("scan", "server", "-u", "127.0.0.1:1", "--engine", "perf_analyzer", "--shape-dist",
+                  "pf_points:2,P", "--dim-dist", "P~poisson(40)", "--out", str(tmp_path / "o"), timeout=60)
+    assert res.returncode == 2 and "--engine saturate" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
