@@ -33,6 +33,7 @@ from loadgen.result import (
     Verdict,
 )
 from saturate.errors import ConfigError
+from saturate.tokens import argv_tokens, mask_all
 from scans.pa_args import GPU_FLAGS, GpuKind, PaLauncher, pa_arguments
 from scans.pa_console import ConsoleLevel, parse_console, parse_failures
 
@@ -199,7 +200,9 @@ async def run_pa(
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-    stdout, stderr = "\n".join(out) + "\n", "\n".join(err) + "\n"
+    secrets = argv_tokens(argv)  # perf_analyzer takes the token only as a -H argument: masked in every file
+    stdout, stderr = mask_all("\n".join(out) + "\n", secrets), mask_all("\n".join(err) + "\n", secrets)
+    argv = [mask_all(a, secrets) for a in argv]
     if console_file is not None:
         console_file.parent.mkdir(parents=True, exist_ok=True)
         console_file.write_text(f"$ {' '.join(argv)}\n{stdout}--- stderr\n{stderr}--- exit code {rc}\n")
