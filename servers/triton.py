@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from saturate.errors import ConfigError, ServerError
+from servers import hygiene
 from servers.backends import Backend, BackendConfig, load_backend
 from servers.models import Array, ModelOptions, ModelSpec, get_spec
 
@@ -96,6 +97,10 @@ def check_ports(bind: str, ports: dict[str, int]) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((bind, port))
+            except socket.gaierror:
+                raise ConfigError(
+                    f"cannot bind {bind!r}: not an address or host name here; use --bind 127.0.0.1 or 0.0.0.0"
+                ) from None
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise ServerError(
@@ -181,9 +186,12 @@ def serve(config: ServerConfig) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    old_umask = hygiene.private_umask()  # PyTriton's shared memory and workspace: this user only
     try:
         libpython_fix(os.environ)
         check_ports(config.bind, config.ports)
+        hygiene.remove_stale_segments()
+        hygiene.warn_if_open(config.bind)
         spec = get_spec(config.model, config.options)
         backend = load_backend(spec, config.backend, config.options)
         print(f"saturate serve: loaded {spec.name}: {backend.describe()}", file=sys.stderr, flush=True)
@@ -192,6 +200,7 @@ def serve(config: ServerConfig) -> int:
         triton, token = build_triton(config, spec, backend)
         try:
             triton.run()
+            hygiene.make_private(os.getpid())
             if config.access_token is None:
                 print(
                     "saturate serve: statistics access token (generated; choose one with --access-token): "
@@ -209,5 +218,7 @@ def serve(config: ServerConfig) -> int:
         print("saturate serve: stopped", file=sys.stderr, flush=True)
         return 0
     finally:
+        hygiene.remove_segments(os.getpid())
+        os.umask(old_umask)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
