@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from saturate.errors import EXIT_USAGE, UsageError
+from saturate.outputs import check_outputs
 from saturate.tokens import add_file_flags, resolve_args
 from saturate.version import saturate_version
 
@@ -66,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(args_list[0] if args_list else None)
         args = parser.parse_args(args_list)
         resolve_args(args)
+        check_outputs(args)
         func = getattr(args, "func", None)
         if func is None:
             parser.print_help(sys.stderr)
