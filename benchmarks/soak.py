@@ -4,7 +4,9 @@ Starts ``saturate serve`` (the CPU MLP by default) on free loopback ports, drive
 the loadgen library (one ``LoadSession``, gRPC or HTTP) and, every ``--report-s`` seconds, prints the
 completions and failures so far and the client's RSS. At the end it compares the client's completions
 with the server's own counter (Triton statistics ``inference_stats.success.count`` delta, read with
-the token) and prints the RSS drift. Numbers only, no assertions; not part of CI.
+the token) and prints the RSS drift. A window is cut at every report, as a real run cuts its
+measurement windows, so the recorder holds only the current window's latencies. Numbers only, no
+assertions; not part of CI.
 
     nice -n 10 python benchmarks/soak.py --minutes 30 --concurrency 64 > /tmp/soak.log 2>&1
 """
@@ -89,8 +91,11 @@ async def soak(cfg: LoadConfig, minutes: float, report_s: float) -> dict[str, An
         t0 = time.monotonic()
         rss: list[tuple[float, int]] = [(0.0, me.memory_info().rss)]
         end = t0 + minutes * 60
+        windows = 0
         while time.monotonic() < end:
             await asyncio.sleep(min(report_s, max(0.0, end - time.monotonic())))
+            await source.cut(time.perf_counter_ns())  # as a real run does: the window's latencies go
+            windows += 1
             rec = source.recorder
             rss.append((time.monotonic() - t0, me.memory_info().rss))
             print(json.dumps({"t_s": round(rss[-1][0], 1), "completed": rec.total_completed,
