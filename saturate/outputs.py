@@ -37,30 +37,30 @@ def check_output_file(path: str | os.PathLike[str], flag: str) -> None:
     """ConfigError unless ``path`` can be written as a file."""
     p = Path(path)
     if p.is_dir():
-        raise ConfigError(f"{flag} {p}: is a directory; give a file name, e.g. {p / 'out'}")
+        raise ConfigError(f"cannot write {flag} {p}: it is a directory; give a file name, e.g. {p / 'out'}")
     parent = p.parent
     if not parent.is_dir():
-        raise ConfigError(f"{flag} {p}: the directory {parent} does not exist; create it or choose another")
+        raise ConfigError(f"cannot write {flag} {p}: the directory {parent} does not exist; create it first")
     if p.exists() and not os.access(p, os.W_OK):
-        raise ConfigError(f"{flag} {p}: the file is not writable; choose another")
+        raise ConfigError(f"cannot write {flag} {p}: the file is not writable; choose another")
     why = _probe(parent)
     if why:
-        raise ConfigError(f"{flag} {p}: cannot write in {parent} ({why}); choose a writable place")
+        raise ConfigError(f"cannot write {flag} {p}: {parent} takes no new file ({why}); choose another")
 
 
 def check_output_dir(path: str | os.PathLike[str], flag: str) -> None:
     """ConfigError unless ``path`` is (or can be created as) a writable directory."""
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise ConfigError(f"{flag} {p}: exists and is not a directory; choose a directory")
+        raise ConfigError(f"cannot write {flag} {p}: it exists and is not a directory; choose a directory")
     ancestor = p.absolute()
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise ConfigError(f"{flag} {p}: {ancestor} is not a directory; choose another place")
+        raise ConfigError(f"cannot write {flag} {p}: {ancestor} is not a directory; choose another place")
     why = _probe(ancestor)
     if why:
-        raise ConfigError(f"{flag} {p}: cannot create files in {ancestor} ({why}); choose a writable place")
+        raise ConfigError(f"cannot write {flag} {p}: {ancestor} takes no new file ({why}); choose another")
 
 
 def check_outputs(args: argparse.Namespace) -> None:
