@@ -177,6 +177,10 @@ async def run_pa(
 ) -> PaOutcome:
     """Run perf_analyzer to completion (killed when cancelled) and parse what it left."""
     argv = launcher.command(args)
+    secrets = argv_tokens(argv)  # perf_analyzer takes the token only as a -H argument: masked everywhere
+    if echo is not None and secrets:
+        shown = echo
+        echo = lambda line: shown(mask_all(line, secrets))  # noqa: E731
     if csv_file:
         Path(csv_file).unlink(missing_ok=True)  # a stale CSV must not pass for this run's
     proc = await asyncio.create_subprocess_exec(
@@ -200,7 +204,6 @@ async def run_pa(
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-    secrets = argv_tokens(argv)  # perf_analyzer takes the token only as a -H argument: masked in every file
     stdout, stderr = mask_all("\n".join(out) + "\n", secrets), mask_all("\n".join(err) + "\n", secrets)
     argv = [mask_all(a, secrets) for a in argv]
     if console_file is not None:
