@@ -112,3 +112,34 @@ def remove_stale_segments(shm: Path = SHM_DIR) -> int:
         except OSError:
             pass
     return n
+
+
+def model_ready(bind: str, http_port: int, model: str, timeout_s: float = 2.0) -> bool | None:
+    """Whether Triton still serves ``model`` (its own ready endpoint); None when Triton did not answer."""
+    import urllib.error
+    import urllib.request
+
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(bind, bind)
+    host = f"[{host}]" if ":" in host else host
+    try:
+        with urllib.request.urlopen(f"http://{host}:{http_port}/v2/models/{model}/ready", timeout=timeout_s):
+            return True
+    except urllib.error.HTTPError:
+        return False  # Triton answered: the model is not ready (unloaded through the repository API)
+    except (OSError, ValueError):
+        return None
+
+
+class ModelWatch:
+    """Checks every ``period_s`` that the served model is still loaded; see :func:`model_ready`."""
+
+    def __init__(self, bind: str, http_port: int, model: str, period_s: float = 2.0) -> None:
+        self.bind, self.port, self.model, self.period_s = bind, http_port, model, period_s
+        self._next = 0.0
+
+    def lost(self, now: float) -> bool:
+        """True once Triton answers that the model is not ready (an unload); False otherwise."""
+        if now < self._next:
+            return False
+        self._next = now + self.period_s
+        return model_ready(self.bind, self.port, self.model) is False

@@ -12,6 +12,7 @@ import socket
 import sys
 import sysconfig
 import threading
+import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from types import FrameType
@@ -209,9 +210,14 @@ def serve(config: ServerConfig) -> int:
                     flush=True,
                 )
             print(ready_line(config), flush=True)
+            watch = hygiene.ModelWatch(config.bind, config.http_port, spec.name)
             while not stop.wait(0.5):
                 if not triton.is_alive():
                     print("saturate serve: Triton stopped unexpectedly; see the log above", file=sys.stderr)
+                    return 1
+                if watch.lost(time.monotonic()):
+                    print(f"saturate serve: model {spec.name} is no longer loaded (unloaded through the "
+                          "repository API?); stopping", file=sys.stderr, flush=True)
                     return 1
         finally:
             triton.stop()

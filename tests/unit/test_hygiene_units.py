@@ -91,3 +91,16 @@ def test_templates_quote_and_validate(tmp_path: Path) -> None:
         key, _, value = bad.partition("=")
         with pytest.raises(ConfigError, match=key):
             jobs.render("c", {**BASE, key: value})
+
+
+def test_all_failed_batch_csv_keeps_the_server_columns(tmp_path: Path) -> None:
+    from loadgen.result import RunResult
+    from scans import scanio
+    from scans.server_scan import failed_level
+
+    run = RunResult(tool={"name": "saturate"}, config={}, levels=[failed_level(1, 1, "server lost"),
+                                                                 failed_level(16, 1, "server lost")])
+    scanio.write_outputs(tmp_path, run, {}, None, None)
+    for b in (1, 16):
+        header = (tmp_path / scanio.csv_name(b)).read_text().splitlines()[0]
+        assert "Server Queue" in header and "Server Compute Infer" in header
