@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--start-at", type=float, default=None, metavar="UNIX_SECONDS",
       help="wait until this wall-clock time before the warm-up (several clients starting together)")
     a("--access-token", default=None, help="Triton access token (sent on every call)")
+    a("--request-timeout", type=float, default=30.0, metavar="S",
+      help="deadline of each request, s (gRPC and HTTP alike; past it the request counts as failed, "
+      "DEADLINE_EXCEEDED; 0 = none; default 30)")
     a("--seed", type=int, default=0, help="seed of random input data and Poisson schedules")
     a("--max-outstanding", type=int, default=0, help="open loop: cap on requests in flight (0 = none)")
     a("--continue-on-unstable", action="store_true", help="go on with the sweep after an unstable level")
@@ -78,7 +81,8 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         collect_metrics=args.collect_metrics, metrics_url=args.metrics_url,
         metrics_interval_ms=args.metrics_interval, processes=args.processes, json_file=args.json_file,
         latency_file=args.latency_file, start_at=args.start_at,
-        access_token=args.access_token, seed=args.seed, max_outstanding=args.max_outstanding,
+        access_token=args.access_token, request_timeout_s=args.request_timeout, seed=args.seed,
+        max_outstanding=args.max_outstanding,
         continue_on_unstable=args.continue_on_unstable, verbose=args.verbose, **traffic)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +22,8 @@ Protocol = Literal["grpc", "http"]
 Distribution = Literal["constant", "poisson"]
 MeasurementMode = Literal["time_windows", "count_windows"]
 
+#: The furthest ahead `--start-at` may be (seconds): a wait longer than a day is a typo.
+MAX_START_WAIT_S = 86400
 #: Safety stop for open-ended sweeps (`end` 0 with a latency threshold).
 MAX_OPEN_ENDED_LEVELS = 256
 
@@ -115,6 +118,7 @@ class LoadConfig:
     latency_file: str | None = None
     start_at: float | None = None
     access_token: str | None = None
+    request_timeout_s: float = 30.0
     seed: int = 0
     max_outstanding: int = 0
     continue_on_unstable: bool = False
@@ -171,6 +175,10 @@ class LoadConfig:
             (self.metrics_interval_ms > 0, "--metrics-interval must be > 0 ms"),
             (self.processes >= 1, "--processes must be >= 1"),
             (self.max_outstanding >= 0, "--max-outstanding must be >= 0 (0 = no cap)"),
+            (0 <= self.request_timeout_s <= 86400, "--request-timeout must be between 0 (none) and 86400 s"),
+            (0 <= self.seed < 2**32, "--seed must be between 0 and 2**32-1"),
+            (self.start_at is None or self.start_at - time.time() <= MAX_START_WAIT_S,
+             f"--start-at must be a UNIX time within {MAX_START_WAIT_S // 3600} h from now (date +%s)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -9,6 +9,7 @@ result types in `loadgen.result`, the CSV in `loadgen.csvfmt`, the console text 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import sys
@@ -31,18 +32,21 @@ from loadgen.metrics import MetricsPoller
 from loadgen.multiproc import MultiProcessSource
 from loadgen.result import LevelResult, RunResult, WindowStats, WindowSummary
 from loadgen.serverstats import model_delta
+from loadgen.signals import stop_on_signals
 from loadgen.sources import InProcessSource, LoadSource
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
 
-EXIT_OK, EXIT_LOST, EXIT_UNSTABLE = 0, 1, 2
+#: 0 every level valid; 1 a level failed (server lost, failed requests) or the sweep stopped on an
+#: unstable level; 2 is kept for usage errors (saturate.errors).
+EXIT_OK, EXIT_LOST, EXIT_UNSTABLE = 0, 1, 1
 #: Client CPU at or above this fraction of a core per process means the client, not the server, limits.
 CLIENT_BOUND_UTIL = 0.8
 COUNT_WINDOW_MIN_S = 1.0
 COUNT_WINDOW_MAX_S = 120.0
 LOST = "server stopped answering mid-level; the level holds what was measured before"
-_LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED"})
+_LOST_CODES = frozenset({"UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED"})
 
 
 def _err(msg: str) -> None:
@@ -87,10 +91,17 @@ class LoadSession:
         self._warned: set[str] = set()
         self.merged_windows: list[WindowStats] = []  # the windows the last level's result merges
         self.traffic = Traffic(cfg)  # drawn shapes / recorded schedules (loadgen.traffic)
+        self.stop_reason: str | None = None  # set by request_stop: the level in progress ends flagged
+        self._stop = asyncio.Event()
+
+    def request_stop(self, reason: str) -> None:
+        """End the level in progress at once, flagged with ``reason`` and kept (SIGINT/SIGTERM)."""
+        self.stop_reason = reason
+        self._stop.set()
 
     async def __aenter__(self) -> LoadSession:
         cfg = self.cfg
-        self._client = make_client(cfg.protocol, cfg.url, cfg.access_token)
+        self._client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s)
         try:
             await self._client.open()
             self.stats_available, payloads = await _prepare(cfg, self._client, self.traffic)
@@ -164,10 +175,13 @@ class LoadSession:
         try:
             edge = time.perf_counter_ns()
             await source.reset(edge)
-            prev = await self._snapshot()
+            try:
+                prev = await self._snapshot()
+            except ServerError:
+                prev, interrupted = None, LOST
             if self._poller:
                 self._poller.take()
-            while not st.done():
+            while not interrupted and not st.done():
                 await self._wait_window(edge)
                 edge = time.perf_counter_ns()
                 w = await source.cut(edge)
@@ -180,9 +194,10 @@ class LoadSession:
                 if self._poller:
                     w.gpu_samples = self._poller.take()
                 summary = st.add(w)
-                self._progress(value, len(st.windows), summary, st.stable())
                 if w.completed == 0 and w.failed and set(w.errors) <= _LOST_CODES:
                     interrupted = LOST
+                interrupted = interrupted or self.stop_reason
+                self._progress(value, len(st.windows), summary, st.stable() and not interrupted)
                 if interrupted or w.completed == 0:
                     break
         finally:
@@ -199,10 +214,11 @@ class LoadSession:
         cfg = self.cfg
         if cfg.measurement_mode == "time_windows":
             left = start_ns + cfg.measurement_interval_ms * 1_000_000 - time.perf_counter_ns()
-            await asyncio.sleep(max(0.0, left / 1e9))
+            with contextlib.suppress(asyncio.TimeoutError):  # a stop request cuts the window short
+                await asyncio.wait_for(self._stop.wait(), max(0.0, left / 1e9))
             return
         t0 = time.monotonic()
-        while time.monotonic() - t0 < COUNT_WINDOW_MAX_S:
+        while time.monotonic() - t0 < COUNT_WINDOW_MAX_S and not self._stop.is_set():
             await asyncio.sleep(0.05)
             if time.monotonic() - t0 >= COUNT_WINDOW_MIN_S and (
                 self.source.pending() >= cfg.measurement_request_count
@@ -291,7 +307,11 @@ def environment() -> dict[str, Any]:
 
 
 async def run(cfg: LoadConfig) -> int:
-    """Run every level of the sweep as `saturate load` does; returns the exit code."""
+    """Run every level of the sweep as `saturate load` does; returns the exit code.
+
+    SIGINT/SIGTERM during the sweep end the level in progress, flagged ``interrupted`` and written
+    with what it measured, and return 128 + the signal.
+    """
     from loadgen.live import LiveView
 
     with LiveView(cfg.quiet) as view:
@@ -300,16 +320,22 @@ async def run(cfg: LoadConfig) -> int:
 
 async def _run(cfg: LoadConfig, view: Callable[[WindowProgress], None]) -> int:
     async with LoadSession(cfg, on_window=view) as session:
-        if cfg.start_at is not None:
-            wait = cfg.start_at - time.time()
-            if wait > 0:
-                _err(f"saturate load: waiting {wait:.1f} s for the agreed start time")
-                await asyncio.sleep(wait)
-        if cfg.schedule is not None and cfg.schedule.kind == "ramp":
-            from loadgen.schedules import run_ramp
+        with stop_on_signals(session) as stopped:
+            if cfg.start_at is not None:
+                wait = cfg.start_at - time.time()
+                if wait > 0:
+                    _err(f"saturate load: waiting {wait:.1f} s for the agreed start time")
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(session._stop.wait(), wait)
+            if stopped():
+                return 128 + stopped()
+            if cfg.schedule is not None and cfg.schedule.kind == "ramp":
+                from loadgen.schedules import run_ramp
 
-            return await run_ramp(session)
-        return await _sweep(cfg, session)
+                code = await run_ramp(session)
+            else:
+                code = await _sweep(cfg, session)
+            return 128 + stopped() if stopped() else code
 
 
 async def _sweep(cfg: LoadConfig, session: LoadSession) -> int:
@@ -329,11 +355,18 @@ async def _sweep(cfg: LoadConfig, session: LoadSession) -> int:
         writer.add(level, session.merged_windows)
         print(console.level_report(level, protocol=cfg.protocol, collect_metrics=cfg.collect_metrics),
               flush=True)
+        if session.stop_reason:
+            _err(f"saturate load: {session.stop_reason}; {len(writer.result.levels)} levels written, "
+                 "the last one flagged")
+            return EXIT_LOST
         if level.stability == "interrupted":
             what = cfg.mode.replace("_", " ")
             _err(f"saturate: error: the server at {cfg.url} stopped answering during {what} {value:g}; "
                  "that level is flagged and outputs hold what was measured")
+            _err(_failed_line(writer.result.levels))
             return EXIT_LOST
+        if level.requests is not None and level.requests.failed:
+            code = EXIT_LOST
         if level.stability == "over_latency_threshold":
             break
         if not level.stable:
@@ -343,4 +376,13 @@ async def _sweep(cfg: LoadConfig, session: LoadSession) -> int:
                 break
     if len(writer.result.levels) > 1:
         print(console.summary_table(writer.result.levels, cfg.percentile), flush=True)
+    if code != EXIT_OK:
+        _err(_failed_line(writer.result.levels))
     return code
+
+
+def _failed_line(levels: list[LevelResult]) -> str:
+    """The last line of a run that did not end well: how many levels failed or were flagged."""
+    bad = sum(1 for lv in levels if lv.stability == "interrupted" or not lv.stable
+              or (lv.requests is not None and lv.requests.failed > 0))
+    return f"saturate load: {bad} of {len(levels)} levels failed or flagged (exit 1)"

@@ -75,11 +75,14 @@ class Monitor:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, wait_first_row_s: float = 10.0) -> None:
         """Open output and sources (UsageError on bad input), start sampling, wait for the first row."""
-        self._writer = make_writer(self.cfg.out, self.cfg.format)
+        # sources first: one that cannot open must not leave a header-only CSV behind
+        self._sources, self.notes = open_sources(self.cfg)
         try:
-            self._sources, self.notes = open_sources(self.cfg)
+            self._writer = make_writer(self.cfg.out, self.cfg.format)
         except BaseException:
-            self._writer.close()
+            for src in self._sources:
+                src.close()
+            self._sources = []
             raise
         for note in self.notes:
             print(f"saturate monitor: {note}", file=self._log)

@@ -6,6 +6,9 @@ waits on the tool. Lines look like (``--format=csv,noheader,nounits``)::
     0, GPU-5d6c..., 100, 11, 19818, 81559, 631.95, 59, 1980
 
 Missing values are printed as ``[N/A]``, ``N/A`` or ``[Not Supported]`` and become empty cells.
+Lines that are not data are counted (``garbage``) and skipped. A GPU whose last line is older than
+:data:`STALE_AFTER_S` (or 4 intervals) is served with no values (empty cells), never its old values
+again. The tool runs in its own process group and is killed as one (:mod:`monitors.procgroup`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import subprocess
 import threading
 import time
 
+from monitors import procgroup
 from monitors.schema import Reading
 from monitors.source import parse_number
 from saturate.errors import ToolMissingError
@@ -32,6 +36,8 @@ QUERY: tuple[tuple[str, str | None], ...] = (
     ("clocks.current.sm", "sm_clock_mhz"),
 )
 QUERY_FIELDS: tuple[str, ...] = tuple(f for f, _ in QUERY)
+#: A GPU's values are stale (served empty) when its last line is older than this or 4 intervals.
+STALE_AFTER_S = 2.0
 
 
 def split_csv_line(line: str) -> list[str]:
@@ -50,7 +56,7 @@ def parse_line(line: str, fields: tuple[str, ...] = QUERY_FIELDS) -> dict[str, s
 def reading_from_fields(raw: dict[str, str]) -> Reading | None:
     """Our QUERY's fields -> a Reading on device ``gpu<index>`` (None if the index is not a number)."""
     index = parse_number(raw.get("index"))
-    if index is None:
+    if index is None or not 0 <= index < 1024 or index != int(index):
         return None
     values: dict[str, float] = {}
     for field, column in QUERY:
@@ -74,7 +80,9 @@ class NvidiaSmiSource:
         self._exe = exe
         self._timeout = start_timeout_s
         self._proc: subprocess.Popen[str] | None = None
-        self._latest: dict[str, Reading] = {}
+        self._latest: dict[str, tuple[float, Reading]] = {}
+        self._stale_s = max(STALE_AFTER_S, 4 * self._ms / 1000)
+        self.garbage = 0  # lines that were not data lines
         self._lock = threading.Lock()
         self._first = threading.Event()
         self._junk: list[str] = []
@@ -91,31 +99,44 @@ class NvidiaSmiSource:
         path = shutil.which(self._exe)
         if path is None:
             raise ToolMissingError(f"{self._exe} is not on PATH; install the NVIDIA driver tools")
-        self._proc = subprocess.Popen(self.command(path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        self._proc = procgroup.spawn(self.command(path))
         self._thread = threading.Thread(target=self._read, name="nvidia-smi-reader", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + self._timeout
         while not self._first.wait(0.05):
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                self._thread.join(1.0)
                 code = self._proc.poll()
                 self.close()
-                said = next((j for j in self._junk if j.strip()), "no output")
-                raise ToolMissingError(f"{self._exe} did not report GPUs (exit {code}): {said.strip()}")
+                said = next((j for j in self._junk if j.strip()), "no output").strip()[:200]
+                if code is None:
+                    raise ToolMissingError(
+                        f"{self._exe} gave no usable line within {self._timeout:g} s ({self.garbage} "
+                        f"lines not understood; first: {said!r}); check the driver, or leave nvidia-smi "
+                        "out of --source")
+                raise ToolMissingError(f"{self._exe} did not report GPUs (exit {code}): {said}")
 
     def _read(self) -> None:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
-        for line in proc.stdout:
-            raw = parse_line(line)
-            reading = reading_from_fields(raw) if raw is not None else None
+        while True:
+            try:
+                line = proc.stdout.readline(procgroup.MAX_LINE)
+            except (OSError, ValueError):  # closed under us
+                return
+            if not line:
+                return
+            try:
+                raw = parse_line(line)
+                reading = reading_from_fields(raw) if raw is not None else None
+            except (ValueError, OverflowError):
+                reading = None
             if reading is None:
+                self.garbage += 1
                 if len(self._junk) < 20:
                     self._junk.append(line)
                 continue
             with self._lock:
-                self._latest[reading.device] = reading
+                self._latest[reading.device] = (time.monotonic(), reading)
             self._first.set()
 
     @property
@@ -123,19 +144,19 @@ class NvidiaSmiSource:
         return self._proc is not None and self._proc.poll() is None
 
     def sample(self) -> list[Reading]:
+        now = time.monotonic()
         with self._lock:
-            return [self._latest[k] for k in sorted(self._latest, key=lambda d: int(d[3:]))]
+            items = sorted(self._latest.items(), key=lambda kv: int(kv[0][3:]))
+        return [r if now - t <= self._stale_s else Reading(d, {}) for d, (t, r) in items]
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        if proc is not None and proc.stdout is not None:
-            if self._thread is not None:
-                self._thread.join(2.0)
+        if proc is None:
+            return
+        procgroup.kill_group(proc)  # the whole group: no grandchild keeps the pipe open
+        if self._thread is not None:
+            self._thread.join(2.0)
+            if self._thread.is_alive():
+                return  # still blocked: leave the (daemon) reader and its pipe to the exit
+        if proc.stdout is not None:
             proc.stdout.close()

@@ -13,12 +13,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
+from monitors import procgroup
 from monitors.schema import Reading
 from saturate.errors import ToolMissingError
 
+#: Readings older than this (or 4 periods) are served empty: a stalled tool never repeats values.
+STALE_AFTER_S = 5.0
+
 
 def run_once(cmd: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+    """One run in its own process group, bounded in time and output (see monitors.procgroup)."""
+    return procgroup.run_once(cmd, timeout_s)
 
 
 class Poller:
@@ -32,6 +37,8 @@ class Poller:
         self.period_s = period_s
         self.timeout_s = timeout_s
         self._latest: list[Reading] = []
+        self._at = 0.0  # monotonic time of the latest good run
+        self.stale_after_s = max(STALE_AFTER_S, 4 * period_s)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -43,12 +50,15 @@ class Poller:
             done = run_once(self.cmd, self.timeout_s)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ToolMissingError(f"{self.tool} could not run: {exc}") from None
-        readings = self.parse(done.stdout) if done.returncode == 0 else []
+        try:
+            readings = self.parse(done.stdout) if done.returncode == 0 else []
+        except (ValueError, TypeError, KeyError, AttributeError):
+            readings = []
         if not readings:
             why = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
-            raise ToolMissingError(f"{self.tool} found no GPU (exit {done.returncode}): {why}")
+            raise ToolMissingError(f"{self.tool} found no GPU (exit {done.returncode}): {why[:200]}")
         with self._lock:
-            self._latest = readings
+            self._latest, self._at = readings, time.monotonic()
         return readings
 
     def start(self) -> None:
@@ -61,18 +71,22 @@ class Poller:
             try:
                 done = run_once(self.cmd, self.timeout_s)
                 readings = self.parse(done.stdout) if done.returncode == 0 else []
-            except (OSError, subprocess.TimeoutExpired, ValueError):
-                readings = []
+            except (OSError, subprocess.TimeoutExpired, ValueError, TypeError, KeyError, AttributeError):
+                readings = []  # garbage or a hung run: counted, skipped
             if readings:
                 with self._lock:
-                    self._latest = readings
+                    self._latest, self._at = readings, time.monotonic()
             else:
                 self.failures += 1
             self._stop.wait(max(0.0, self.period_s - (time.monotonic() - t0)))
 
     def latest(self) -> list[Reading]:
+        """The last good readings; past ``stale_after_s`` the same devices with no values."""
         with self._lock:
-            return list(self._latest)
+            latest, at = list(self._latest), self._at
+        if time.monotonic() - at > self.stale_after_s:
+            return [Reading(r.device, {}) for r in latest]
+        return latest
 
     def stop(self) -> None:
         self._stop.set()

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from saturate.errors import EXIT_USAGE, UsageError
+from saturate.outputs import check_outputs
+from saturate.tokens import add_file_flags, resolve_args
 from saturate.version import saturate_version
 
 #: Packages whose ``cli.register`` adds subcommands, in help order. A package that has none yet
@@ -54,6 +56,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                 raise
             continue
         module.register(sub)
+    add_file_flags(parser)
     return parser
 
 
@@ -63,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(args_list[0] if args_list else None)
         args = parser.parse_args(args_list)
+        resolve_args(args)
+        check_outputs(args)
         func = getattr(args, "func", None)
         if func is None:
             parser.print_help(sys.stderr)

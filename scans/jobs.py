@@ -44,7 +44,7 @@ DEFAULTS: dict[str, str] = {
     "load_args": "",
     "engine": "saturate",  # saturate | perf_analyzer
     "batch_sizes": "1",
-    "concurrency": "1:4:1",
+    "concurrency": "1:4:1",  # multinode: default RANKS:4*RANKS:RANKS (every rank needs >= 1)
     "measurement_interval": "5000",
     "stability": "10",
     "max_trials": "10",
@@ -52,7 +52,7 @@ DEFAULTS: dict[str, str] = {
     "port_base": "20000",
     "monitor_interval": "1.0",
     "monitor_source": "auto",
-    "bind": "0.0.0.0",
+    "bind": "",  # server job (b): default this node's own address (what `host` resolves to); never 0.0.0.0
     "host": "",  # address clients use (default: the server node's hostname)
     "rendezvous": "",  # default OUT/rendezvous.env
     "rendezvous_timeout": "600",
@@ -65,6 +65,11 @@ DEFAULTS: dict[str, str] = {
 INTS = ("cpus", "measurement_interval", "max_trials", "ready_timeout", "port_base", "rendezvous_timeout",
         "nodes", "ranks", "start_delay")
 FLOATS = ("stability", "monitor_interval")
+#: Values pasted into #SBATCH lines or shell words unquoted: no spaces, quotes or shell syntax.
+PLAIN = ("job_name", "partition", "time", "gres", "out", "bind", "host")
+_PLAIN = re.compile(r"^[A-Za-z0-9_.,:/@%+=\-\[\]]*$")
+_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+CHOICES = {"finish_server": ("0", "1")}
 _SLOT = re.compile(r"\{\{(q:|include:)?([A-Za-z0-9_.]+)\}\}")
 LEVEL_SLACK_S = 20  # a rank's next `saturate load` starts and connects within this
 
@@ -129,10 +134,14 @@ def resolve(params: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
         if not v[key].isdigit():
             raise ConfigError(f"--param {key}={v[key]!r}: expected a whole number")
     for key in FLOATS:
-        try:
-            float(v[key])
-        except ValueError:
-            raise ConfigError(f"--param {key}={v[key]!r}: expected a number") from None
+        if not _NUMBER.match(v[key]) or not 0 < float(v[key]) < math.inf:
+            raise ConfigError(f"--param {key}={v[key]!r}: expected a positive number like 10 or 2.5")
+    for key in PLAIN:
+        if not _PLAIN.match(v[key]):
+            raise ConfigError(f"--param {key}={v[key]!r}: no spaces, quotes or shell characters allowed")
+    for key, allowed in CHOICES.items():
+        if v[key] not in allowed:
+            raise ConfigError(f"--param {key}={v[key]!r}: choose one of {', '.join(allowed)}")
     if v["engine"] not in ("saturate", "perf_analyzer"):
         raise ConfigError(f"--param engine={v['engine']!r}: choose saturate or perf_analyzer")
     if v["gpu"] not in GPU_FLAGS:
@@ -150,6 +159,9 @@ def resolve(params: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
     v["gres_line"] = f"#SBATCH --gres={v['gres']}" if v["gres"] else ""
     v["rendezvous"] = v["rendezvous"] or f"{out}/rendezvous.env"
     if "multinode" in names:
+        if "concurrency" not in params:
+            r = int(v["ranks"])
+            v["concurrency"] = f"{r}:{4 * r}:{r}"
         v["rank_shares"] = _shares(v["concurrency"], int(v["ranks"]))
         if not v["level_period"]:
             window_s = int(v["max_trials"]) * int(v["measurement_interval"]) / 1000

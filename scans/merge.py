@@ -64,8 +64,8 @@ def load_rank(path: Path) -> RankRun:
             raise ConfigError(f"{f}: no such file")
         try:
             run = RunResult.read(f)
-        except (ValueError, KeyError) as exc:
-            raise ConfigError(f"{f}: not a saturate run JSON ({exc})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{f}: not a saturate run JSON ({type(exc).__name__}: {exc})") from None
         npz = f.with_suffix(".npz")
         if not npz.is_file():
             raise ConfigError(

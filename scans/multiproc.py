@@ -33,6 +33,7 @@ import numpy as np
 from loadgen.result import write_json_atomic
 from saturate import errors
 from saturate.errors import ConfigError, UsageError
+from saturate.tokens import MASK
 from saturate.version import saturate_version
 from scans.env import environment
 from scans.mpstats import ProcessMeasure, aggregate, process_summary
@@ -94,7 +95,8 @@ class MultiprocConfig:
             "topology": [list(p.cores) for p in self.placements],
             "devices": [p.devices for p in self.placements],
             "pinning": self.pinning,
-            "workload": dict(vars(self.workload)),
+            "workload": {k: (MASK if k == "access_token" and v else v)
+                         for k, v in vars(self.workload).items()},
             "warmup_s": ph.warmup_ns / 1e9, "time_s": ph.measure_ns / 1e9, "cooldown_s": ph.cooldown_ns / 1e9,
             "barrier_timeout_s": ph.barrier_timeout_s, "setup_timeout_s": ph.setup_timeout_s,
             "trim": self.trim,

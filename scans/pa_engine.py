@@ -33,6 +33,7 @@ from loadgen.result import (
     Verdict,
 )
 from saturate.errors import ConfigError
+from saturate.tokens import argv_tokens, mask_all
 from scans.pa_args import GPU_FLAGS, GpuKind, PaLauncher, pa_arguments
 from scans.pa_console import ConsoleLevel, parse_console, parse_failures
 
@@ -176,6 +177,10 @@ async def run_pa(
 ) -> PaOutcome:
     """Run perf_analyzer to completion (killed when cancelled) and parse what it left."""
     argv = launcher.command(args)
+    secrets = argv_tokens(argv)  # perf_analyzer takes the token only as a -H argument: masked everywhere
+    if echo is not None and secrets:
+        shown = echo
+        echo = lambda line: shown(mask_all(line, secrets))  # noqa: E731
     if csv_file:
         Path(csv_file).unlink(missing_ok=True)  # a stale CSV must not pass for this run's
     proc = await asyncio.create_subprocess_exec(
@@ -199,7 +204,8 @@ async def run_pa(
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-    stdout, stderr = "\n".join(out) + "\n", "\n".join(err) + "\n"
+    stdout, stderr = mask_all("\n".join(out) + "\n", secrets), mask_all("\n".join(err) + "\n", secrets)
+    argv = [mask_all(a, secrets) for a in argv]
     if console_file is not None:
         console_file.parent.mkdir(parents=True, exist_ok=True)
         console_file.write_text(f"$ {' '.join(argv)}\n{stdout}--- stderr\n{stderr}--- exit code {rc}\n")

@@ -67,10 +67,13 @@ def write_outputs(out: Path, run: RunResult, verdicts: Mapping[str, dict[str, An
             raw["verdict"]["evidence"] = v.get("evidence", {})
     doc["analysis"] = analysis(run.levels, budget_ms, verdicts)
     write_json_atomic(out / JSON_NAME, doc)
+    # one header for every batch: a batch whose levels all failed still gets the server columns when
+    # the run had server statistics (or when nothing was measured at all: Triton has them)
+    measured = [lv for lv in run.levels if lv.stability != "interrupted" or lv.server is not None]
+    server_stats = any(lv.server is not None for lv in run.levels) or not measured
     for batch in sorted({int(lv.batch_size or 1) for lv in run.levels}):
         levels = [lv for lv in run.levels if lv.batch_size == batch]
-        opts = CsvOptions(mode="concurrency", percentile=percentile,
-                          server_stats=any(lv.server is not None for lv in levels))
+        opts = CsvOptions(mode="concurrency", percentile=percentile, server_stats=server_stats)
         write_csv(out / csv_name(batch), levels, opts)
 
 

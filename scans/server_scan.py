@@ -131,6 +131,8 @@ async def check_max_batch(cfg: LoadConfig, batches: tuple[int, ...]) -> None:
     try:
         await client.open()
         info = await client.model_info(cfg.model, cfg.model_version)
+        if await client.has_statistics():  # a wrong or missing token: one line now, not N failed levels
+            await client.statistics(cfg.model, cfg.model_version)
     finally:
         await client.close()
     top = max(batches)
@@ -300,7 +302,7 @@ class ServerScan:
             raise KeyboardInterrupt
 
     def run(self) -> int:
-        """Run the grid; returns 0, or 128+signal when SIGINT/SIGTERM ended it (levels done are kept)."""
+        """Run the grid; returns 0, 1 when a level failed, or 128+signal when SIGINT/SIGTERM ended it."""
         self._resume_state()
         if self.cfg.serve is None:
             asyncio.run(check_max_batch(self.cfg.load, self.cfg.batch_sizes))  # before anything is written
@@ -340,8 +342,9 @@ class ServerScan:
                                    f"{self.out / scanio.JSON_NAME}; rerun with --resume to go on")
                 return self.signal_code
             failed = sum(1 for lv in self.run_result.levels if is_failed(lv))
-            self.progress.note(f"scan server: {len(self.run_result.levels)} levels in "
-                               f"{self.out / scanio.JSON_NAME}" + (f", {failed} failed" if failed else ""))
-            for line in headline_lines(self.out / scanio.JSON_NAME):
+            where = self.out / scanio.JSON_NAME
+            self.progress.note(f"scan server: {len(self.run_result.levels)} levels in {where}"
+                               + (f", {failed} failed (exit 1)" if failed else ""))
+            for line in headline_lines(where):
                 self.progress.note(f"scan server: {line}")
-        return 0
+        return 1 if failed else 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from saturate.errors import ServerError
+from saturate.tokens import child_env
 from servers.models import MODEL_NAMES, get_spec
 from servers.triton import READY_PREFIX
 
@@ -97,10 +98,11 @@ class ServedServer:
         """Start and wait for the ready line; a ServerError (with the log's tail on stderr) if it fails."""
         cmd = [sys.executable, "-m", "saturate", "serve", *self.cfg.args(), "--bind", "127.0.0.1",
                "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-               "--metrics-port", str(self.metrics_port), f"--access-token={self.token}"]
+               "--metrics-port", str(self.metrics_port)]  # the token goes in the environment, not argv
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         env=child_env(self.token))
         deadline = time.monotonic() + self.cfg.ready_timeout_s
         while time.monotonic() < deadline:
             if any(ln.startswith(READY_PREFIX) for ln in self._lines()):

@@ -234,8 +234,26 @@ class _Resolver:
 _EXPR = re.compile(r"\$\((.+?)\)\$")
 _BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: lambda a, b: _pow(a, b),
 }
+#: Bound on any number an expression computes (digits): `9**9**9**9` must fail at once, not hang.
+MAX_DIGITS = 300
+
+
+def _pow(base: Any, exp: Any) -> Any:
+    """``base ** exp`` when the result stays under MAX_DIGITS digits, else ValueError (checked first)."""
+    import math
+
+    b = abs(float(base)) if abs(base) < 10**MAX_DIGITS else math.inf
+    if b > 1 and (abs(exp) > 10 * MAX_DIGITS or float(exp) * math.log10(b) > MAX_DIGITS):
+        raise ValueError(f"a power above 10**{MAX_DIGITS}")
+    return operator.pow(base, exp)
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, int) and value.bit_length() > MAX_DIGITS * 3.33:
+        raise ValueError(f"a number above 10**{MAX_DIGITS}")
+    return value
 _FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "int": int, "round": round}
 
 
@@ -243,9 +261,9 @@ def _eval(node: ast.AST) -> Any:
     if isinstance(node, ast.Expression):
         return _eval(node.body)
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
+        return _bounded(node.value)
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        return _BINOPS[type(node.op)](_eval(node.left), _eval(node.right))
+        return _bounded(_BINOPS[type(node.op)](_eval(node.left), _eval(node.right)))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         value = _eval(node.operand)
         return -value if isinstance(node.op, ast.USub) else value

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from saturate.errors import ConfigError
+from saturate.tokens import MASK, child_env, mask_all, without_token_flag
 from scans.spec import Experiment
 
 RESULTS_NAME = "sweep.jsonl"
@@ -138,11 +139,13 @@ def run_experiment(exp: Experiment, opts: SweepOptions) -> dict[str, Any]:
     """Run one experiment in its own process group; returns its JSON-lines record."""
     exp.out_dir.mkdir(parents=True, exist_ok=True)
     log = exp.out_dir / LOG_NAME
-    cmd = [opts.python, "-m", "saturate", *exp.argv]
+    argv, token = without_token_flag(list(exp.argv))  # the token goes to the child in its environment
+    cmd = [opts.python, "-m", "saturate", *argv]
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.monotonic()
     status, code, error = "ok", None, None
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=child_env(token))
         try:
             code = proc.wait(opts.timeout_s)
         except subprocess.TimeoutExpired:
@@ -159,9 +162,12 @@ def run_experiment(exp: Experiment, opts: SweepOptions) -> dict[str, Any]:
             results = extract_results(exp.out_dir)
         except (OSError, ValueError) as exc:
             status, error = "failed", f"results not readable: {exc}"
+    secrets = [token] if token else []
+    params = {k: (MASK if token and isinstance(v, str) and token in v else v) for k, v in exp.params.items()}
     return {
-        "id": exp.id, "index": exp.index, "command": opts.command, "params": dict(exp.params),
-        "argv": ["saturate", *exp.argv], "status": status, "returncode": code, "error": error,
+        "id": exp.id, "index": exp.index, "command": opts.command, "params": params,
+        "argv": ["saturate", *argv] + (["--access-token", MASK] if token else []), "status": status,
+        "returncode": code, "error": mask_all(error, secrets) if error else error,
         "started": started, "duration_s": round(time.monotonic() - t0, 3), "dir": str(exp.out_dir),
         "results": results,
     }
@@ -191,7 +197,9 @@ def run_sweep(plan: Sequence[Experiment], sweep_dir: Path, opts: SweepOptions,
             print(f"{tag}: skipped ({previous[exp.id].get('status')} before; --rerun {opts.rerun})",
                   file=err, flush=True)
             continue
-        print(f"{tag}: saturate {' '.join(exp.argv)}", file=err, flush=True)
+        shown, token = without_token_flag(list(exp.argv))
+        print(f"{tag}: saturate {' '.join(shown)}" + (" --access-token ***" if token else ""),
+              file=err, flush=True)
         record = run_experiment(exp, opts)
         append_record(path, record)
         written.append(record)

@@ -12,12 +12,14 @@ import socket
 import sys
 import sysconfig
 import threading
+import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 from saturate.errors import ConfigError, ServerError
+from servers import hygiene
 from servers.access import access_note, restricted_endpoints
 from servers.backends import Backend, BackendConfig, load_backend
 from servers.models import Array, ModelOptions, ModelSpec, get_spec
@@ -97,6 +99,10 @@ def check_ports(bind: str, ports: dict[str, int]) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((bind, port))
+            except socket.gaierror:
+                raise ConfigError(
+                    f"cannot bind {bind!r}: not an address or host name here; use --bind 127.0.0.1 or 0.0.0.0"
+                ) from None
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise ServerError(
@@ -184,9 +190,12 @@ def serve(config: ServerConfig) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    old_umask = hygiene.private_umask()  # PyTriton's shared memory and workspace: this user only
     try:
         libpython_fix(os.environ)
         check_ports(config.bind, config.ports)
+        hygiene.remove_stale_segments()
+        hygiene.warn_if_open(config.bind)
         spec = get_spec(config.model, config.options)
         backend = load_backend(spec, config.backend, config.options)
         print(f"saturate serve: loaded {spec.name}: {backend.describe()}", file=sys.stderr, flush=True)
@@ -195,6 +204,7 @@ def serve(config: ServerConfig) -> int:
         triton, token = build_triton(config, spec, backend)
         try:
             triton.run()
+            hygiene.make_private(os.getpid())
             if config.access_token is None:
                 print(
                     "saturate serve: statistics access token (generated; choose one with --access-token): "
@@ -204,14 +214,21 @@ def serve(config: ServerConfig) -> int:
                 )
             print(access_note(config.bind), file=sys.stderr, flush=True)
             print(ready_line(config), flush=True)
+            watch = hygiene.ModelWatch(config.bind, config.http_port, spec.name)
             while not stop.wait(0.5):
                 if not triton.is_alive():
                     print("saturate serve: Triton stopped unexpectedly; see the log above", file=sys.stderr)
+                    return 1
+                if watch.lost(time.monotonic()):
+                    print(f"saturate serve: model {spec.name} is no longer loaded (unloaded through the "
+                          "repository API?); stopping", file=sys.stderr, flush=True)
                     return 1
         finally:
             triton.stop()
         print("saturate serve: stopped", file=sys.stderr, flush=True)
         return 0
     finally:
+        hygiene.remove_segments(os.getpid())
+        os.umask(old_umask)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -28,11 +28,12 @@ from loadgen.clients.base import (
     unknown_model,
     unreachable,
 )
+from loadgen.timeouts import CONTROL_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S, no_answer, request_deadline
 from saturate.errors import ModelError, ServerError
 
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 _MAX_MESSAGE = 2**31 - 1
-_CONTROL_TIMEOUT_S = 10.0
+_CONTROL_TIMEOUT_S = CONTROL_TIMEOUT_S
 
 
 def _status_name(exc: InferenceServerException) -> str:
@@ -43,8 +44,10 @@ def _status_name(exc: InferenceServerException) -> str:
 class GrpcClient:
     """KServe v2 over gRPC (see module doc); one channel shared by every in-flight request."""
 
-    def __init__(self, url: str, access_token: str | None = None) -> None:
+    def __init__(self, url: str, access_token: str | None = None,
+                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
         self.url = url.split("://")[-1]
+        self.request_timeout_s = request_deadline(request_timeout_s)
         self.errors = ErrorLog()
         self.send_ns = 0
         self.recv_ns = 0
@@ -102,7 +105,12 @@ class GrpcClient:
         return model_info_from_json(meta, config)
 
     async def has_statistics(self) -> bool:
-        meta = await self.control.get_server_metadata(headers=self._headers, as_json=True)
+        try:
+            meta = await self.control.get_server_metadata(headers=self._headers, as_json=True,
+                                                          client_timeout=_CONTROL_TIMEOUT_S)
+        except InferenceServerException as exc:
+            raise no_answer(self.url, "a server metadata call", _CONTROL_TIMEOUT_S,
+                            str(exc.message() or exc).splitlines()[0][:120]) from None
         return "statistics" in meta.get("extensions", [])
 
     async def statistics(self, model: str, version: str) -> dict[str, Any]:
@@ -135,7 +143,7 @@ class GrpcClient:
 
     async def infer(self, payload: Payload) -> str | None:
         t0 = time.perf_counter_ns()
-        call = self._infer(payload[0], metadata=self._infer_metadata)
+        call = self._infer(payload[0], metadata=self._infer_metadata, timeout=self.request_timeout_s)
         self.send_ns += time.perf_counter_ns() - t0
         try:
             await call
@@ -148,9 +156,13 @@ class GrpcClient:
         """One request with the answer parsed (pre-flight); raises ModelError if the server refuses it."""
         for metadata in (None, self._metadata) if self._metadata else (None,):
             try:
-                raw = await self._infer(payload[0], metadata=metadata, timeout=60)
+                raw = await self._infer(payload[0], metadata=metadata, timeout=self.request_timeout_s)
             except grpc.aio.AioRpcError as exc:
                 msg = str(exc.details() or exc.code().name).splitlines()[0][:240]
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise no_answer(self.url, "a test request", self.request_timeout_s) from None
+                if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    raise no_answer(self.url, "a test request", None, msg[:120]) from None
                 if not is_auth_failure(exc.code().name, msg):
                     raise ModelError(f"the server refused a test request: {msg}") from None
                 continue  # refused for the token: try again with it, if we have one

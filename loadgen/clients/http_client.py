@@ -26,16 +26,30 @@ from loadgen.clients.base import (
     unknown_model,
     unreachable,
 )
+from loadgen.timeouts import (
+    CONTROL_TIMEOUT_S,
+    DEADLINE,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    no_answer,
+    request_deadline,
+)
 from saturate.errors import ModelError, ServerError
 
-_CONTROL_TIMEOUT_S = 10.0
+_NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def _detail(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
 
 
 class HttpClient:
     """KServe v2 over HTTP/REST (see module doc); one aiohttp session with an unbounded pool."""
 
-    def __init__(self, url: str, access_token: str | None = None) -> None:
+    def __init__(self, url: str, access_token: str | None = None,
+                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
         self.url = url.split("://")[-1]
+        self.request_timeout_s = request_deadline(request_timeout_s)
+        self._request_timeout = aiohttp.ClientTimeout(total=self.request_timeout_s)
         self.errors = ErrorLog()
         self.send_ns = 0
         self.recv_ns = 0
@@ -51,10 +65,9 @@ class HttpClient:
             connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
         try:
             status, _ = await self._get("/v2/health/live")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except ServerError as exc:
             await self.close()
-            detail = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-            raise unreachable(self.url, "HTTP", detail) from None
+            raise unreachable(self.url, "HTTP", str(exc.__context__ or exc)) from None
         if status != 200:
             await self.close()
             raise ServerError(f"the server at {self.url} is not live (HTTP {status}); wait for it and retry")
@@ -70,13 +83,19 @@ class HttpClient:
         return self._session
 
     async def _get(self, path: str) -> tuple[int, dict[str, Any]]:
-        timeout = aiohttp.ClientTimeout(total=_CONTROL_TIMEOUT_S)
-        async with self.session.get(self._base + path, headers=self._headers, timeout=timeout) as resp:
-            try:
-                body = await resp.json(content_type=None)
-            except ValueError:
-                body = {"error": (await resp.text())[:200]}
-            return resp.status, body if isinstance(body, dict) else {"value": body}
+        """One control call; a lost, refusing or hung server raises ServerError (bounded wait)."""
+        timeout = aiohttp.ClientTimeout(total=CONTROL_TIMEOUT_S)
+        try:
+            async with self.session.get(self._base + path, headers=self._headers, timeout=timeout) as resp:
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = {"error": (await resp.text())[:200]}
+                return resp.status, body if isinstance(body, dict) else {"value": body}
+        except _NET_ERRORS as exc:
+            err = no_answer(self.url, f"GET {path}", CONTROL_TIMEOUT_S, _detail(exc))
+            err.__context__ = ServerError(_detail(exc))
+            raise err from None
 
     @staticmethod
     def _model_path(model: str, version: str) -> str:
@@ -128,7 +147,8 @@ class HttpClient:
         t0 = time.perf_counter_ns()
         headers = self._infer_headers[payload[1]]
         try:
-            ctx = self.session.post(self._infer_url, data=payload[0], headers=headers)
+            ctx = self.session.post(self._infer_url, data=payload[0], headers=headers,
+                                    timeout=self._request_timeout)
             self.send_ns += time.perf_counter_ns() - t0
             async with ctx as resp:
                 t1 = time.perf_counter_ns()
@@ -138,19 +158,26 @@ class HttpClient:
                     return None
                 return self.errors.note(f"HTTP_{resp.status}", body[:300].decode(errors="replace"))
         except asyncio.TimeoutError as exc:
-            return self.errors.note("DEADLINE_EXCEEDED", str(exc) or "timeout")
+            return self.errors.note(DEADLINE, str(exc) or f"no answer within {self.request_timeout_s} s")
         except (aiohttp.ClientError, OSError) as exc:
             return self.errors.note("UNAVAILABLE", str(exc) or type(exc).__name__)
 
     async def infer_checked(self, payload: Payload) -> bytes:
         """One request (pre-flight); raises ModelError with the server's message if refused."""
-        async with self.session.post(self._infer_url, data=payload[0],
-                                     headers=self._infer_headers[payload[1]]) as resp:
-            body = await resp.read()
-            if resp.status != 200:
-                text = body[:400].decode(errors="replace")
-                if is_auth_failure(f"HTTP_{resp.status}", text):
-                    raise token_refused(self.url, self._token is not None)
-                first = text.splitlines()[0] if text else ""
-                raise ModelError(f"the server refused a test request (HTTP {resp.status}): {first}")
-            return body
+        try:
+            headers = self._infer_headers[payload[1]]
+            async with self.session.post(self._infer_url, data=payload[0], headers=headers,
+                                         timeout=self._request_timeout) as resp:
+                body = await resp.read()
+                status = resp.status
+        except asyncio.TimeoutError:
+            raise no_answer(self.url, "a test request", self.request_timeout_s) from None
+        except _NET_ERRORS as exc:
+            raise no_answer(self.url, "a test request", None, _detail(exc)) from None
+        if status != 200:
+            text = body[:400].decode(errors="replace")
+            if is_auth_failure(f"HTTP_{status}", text):
+                raise token_refused(self.url, self._token is not None)
+            first = text.splitlines()[0] if text else ""
+            raise ModelError(f"the server refused a test request (HTTP {status}): {first}")
+        return body

@@ -31,9 +31,11 @@ start_server() {  # start_server BIND  -> $SRV; ports from the job id so jobs on
   HTTP_PORT=$((PORT_BASE + (JOB % 1000) * 3)); GRPC_PORT=$((HTTP_PORT + 1)); METRICS_PORT=$((HTTP_PORT + 2))
   TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   status "starting server on ports $HTTP_PORT/$GRPC_PORT/$METRICS_PORT"
-  setsid $RUN $SAT serve --model "$MODEL" --backend "$BACKEND" --device "$DEVICE" --bind "$1" \
+  # the token goes in the environment (readable only by this user), not on a command line
+  SATURATE_ACCESS_TOKEN="$TOKEN" setsid $RUN $SAT serve --model "$MODEL" --backend "$BACKEND" \
+    --device "$DEVICE" --bind "$1" \
     --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" --metrics-port "$METRICS_PORT" \
-    --access-token "$TOKEN" $SERVER_ARGS >"$OUT/server.log" 2>&1 </dev/null &
+    $SERVER_ARGS >"$OUT/server.log" 2>&1 </dev/null &
   SRV=$!
   local deadline=$(($(date +%s) + READY_TIMEOUT)) at=$1
   case "$at" in 0.0.0.0 | :: | "") at=127.0.0.1 ;; *:*) at="[$at]" ;; esac
@@ -71,8 +73,8 @@ scan_batch() {  # scan_batch B HOST:GRPC_PORT -> OUT/scan_bB.{json,csv,log}; one
       --concurrency-range "$CONCURRENCY" -p "$INTERVAL_MS" -s "$STABILITY" -r "$MAX_TRIALS" \
       -H "triton-access-token:$TOKEN" -f "$OUT/scan_b$b.csv" $LOAD_ARGS >"$OUT/scan_b$b.log" 2>&1 </dev/null &
   else
-    $RUN $SAT load -m "$MODEL" -u "$url" -i grpc -b "$b" --concurrency-range "$CONCURRENCY" \
-      -p "$INTERVAL_MS" -s "$STABILITY" -r "$MAX_TRIALS" --access-token "$TOKEN" \
+    SATURATE_ACCESS_TOKEN="$TOKEN" $RUN $SAT load -m "$MODEL" -u "$url" -i grpc -b "$b" \
+      --concurrency-range "$CONCURRENCY" -p "$INTERVAL_MS" -s "$STABILITY" -r "$MAX_TRIALS" \
       --json "$OUT/scan_b$b.json" -f "$OUT/scan_b$b.csv" $LOAD_ARGS >"$OUT/scan_b$b.log" 2>&1 </dev/null &
   fi
   SCAN=$!
