@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--max-outstanding", type=int, default=0, help="open loop: cap on requests in flight (0 = none)")
     a("--continue-on-unstable", action="store_true", help="go on with the sweep after an unstable level")
     a("-v", "--verbose", action="store_true", help="print every window's numbers")
+    a("--repeats", type=int, default=1, metavar="N",
+      help="measure every level N times, round-robin; mean and 95%% t-interval per level (default 1)")
+    a("--slo", action="append", default=[], metavar="EXPR",
+      help="gate, e.g. 'p95 < 20ms' or 'throughput > 1000': exit 1 when a level fails it (repeat)")
     p.set_defaults(func=run_load)
 
 
@@ -76,7 +80,8 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         metrics_interval_ms=args.metrics_interval, processes=args.processes, json_file=args.json_file,
         latency_file=args.latency_file, start_at=args.start_at,
         access_token=args.access_token, seed=args.seed, max_outstanding=args.max_outstanding,
-        continue_on_unstable=args.continue_on_unstable, verbose=args.verbose)
+        continue_on_unstable=args.continue_on_unstable, verbose=args.verbose,
+        repeats=args.repeats, slo=tuple(args.slo))
 
 
 def run_load(args: argparse.Namespace) -> int:

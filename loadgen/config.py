@@ -117,6 +117,8 @@ class LoadConfig:
     max_outstanding: int = 0
     continue_on_unstable: bool = False
     verbose: bool = False
+    repeats: int = 1  # --repeats: every level measured N times, round-robin (loadgen.repeats)
+    slo: tuple[str, ...] = ()  # --slo gate expressions (loadgen.gates), checked after the sweep
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +168,7 @@ class LoadConfig:
             (self.metrics_interval_ms > 0, "--metrics-interval must be > 0 ms"),
             (self.processes >= 1, "--processes must be >= 1"),
             (self.max_outstanding >= 0, "--max-outstanding must be >= 0 (0 = no cap)"),
+            (self.repeats >= 1, "--repeats must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -177,6 +180,9 @@ class LoadConfig:
                 f"--processes {self.processes} needs concurrency >= {self.processes} "
                 "(each process keeps >= 1 request in flight)"
             )
+        from loadgen.gates import parse_all
+
+        parse_all(self.slo, "--slo")  # a malformed gate is one line before anything is measured
         names = [n for n, _ in self.shapes]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -193,6 +199,8 @@ class LoadConfig:
                 v = {"start": v.start, "end": v.end, "step": v.step}
             elif f.name == "shapes":
                 v = {n: list(d) for n, d in v}
+            elif f.name == "slo":
+                v = list(v)
             elif f.name == "access_token" and v:
                 v = "***"
             out[f.name] = v

@@ -62,6 +62,9 @@ __all__ = [
 ]
 
 SCHEMA = "saturate.run/1"
+#: Per-level JSON blocks that other modules own (see LevelResult.extras).
+EXTRA_KEYS: tuple[str, ...] = ("histogram", "repeats", "energy")
+RUN_EXTRA_KEYS: tuple[str, ...] = ("slo",)
 
 Mode = Literal["concurrency", "request_rate", "direct"]
 Stability = Literal[
@@ -222,6 +225,9 @@ class LevelResult:
     gpu: GpuSummary | None = None
     service_latency: LatencySummary | None = None
     verdict: Verdict = field(default_factory=Verdict)
+    #: blocks owned by other modules, kept verbatim in the JSON under these keys (EXTRA_KEYS):
+    #: ``histogram`` (loadgen.histogram), ``repeats`` (loadgen.repeats), ``energy`` (loadgen.energy)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def value(self) -> float:
@@ -252,6 +258,7 @@ class LevelResult:
             "server": None if self.server is None else self.server.to_dict(),
             "gpu": None if self.gpu is None else self.gpu.to_dict(),
             "verdict": self.verdict.to_dict(),
+            **{k: self.extras[k] for k in EXTRA_KEYS if k in self.extras},
         }
 
     @classmethod
@@ -274,6 +281,7 @@ class LevelResult:
             server=ServerSummary.from_dict(d["server"]) if d.get("server") else None,
             gpu=GpuSummary.from_dict(d["gpu"]) if d.get("gpu") else None,
             verdict=Verdict.from_dict(d.get("verdict") or {}),
+            extras={k: d[k] for k in EXTRA_KEYS if d.get(k) is not None},
         )
 
 
@@ -292,6 +300,7 @@ class RunResult:
     config: dict[str, Any] = field(default_factory=dict)
     levels: list[LevelResult] = field(default_factory=list)
     schema: str = SCHEMA
+    extras: dict[str, Any] = field(default_factory=dict)  # RUN_EXTRA_KEYS: ``slo`` (loadgen.gates)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -300,6 +309,7 @@ class RunResult:
             "env": dict(self.env),
             "config": dict(self.config),
             "levels": [lv.to_dict() for lv in self.levels],
+            **{k: self.extras[k] for k in RUN_EXTRA_KEYS if k in self.extras},
         }
 
     @classmethod
@@ -311,6 +321,7 @@ class RunResult:
             env=dict(d.get("env") or {}),
             config=dict(d.get("config") or {}),
             levels=[LevelResult.from_dict(lv) for lv in d.get("levels") or []],
+            extras={k: d[k] for k in RUN_EXTRA_KEYS if d.get(k) is not None},
         )
 
     def write(self, path: str | os.PathLike[str]) -> None:

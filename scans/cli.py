@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _add_report(sub)
     from scans.demo import add_demo  # issue #6: the whole path on this machine
     add_demo(sub)
+    from scans.compare.cli import add_compare  # issue #17: compare
+    add_compare(sub)
     from scans.sweep_cli import add_sweep  # issue #7: sweep
     add_sweep(sub)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from saturate.errors import ConfigError
 from scans.html import figure, page
 from scans.plots import PLOTS, STYLES, style_context
+from scans.report_extras import report_sections
 from scans.scaling import html_fragment, write_scaling
 from scans.sources import ReportData, load_directory, saturation_rows
 
@@ -65,6 +66,7 @@ def make_report(cfg: ReportConfig) -> Path:
     if scaling is not None:
         chart = "" if scaling.png is None else figure(scaling.png, "scaling", "strong and weak scaling vs N")
         extra.append(("Scaling", html_fragment(scaling.tables, chart)))
+    extra += report_sections(cfg.source, cfg.dpi)  # issue 17: repeats' intervals, energy, compare
     text = page(cfg.title, data, figures, saturation_rows(data), time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                 extra)
     target = cfg.out / HTML_NAME
