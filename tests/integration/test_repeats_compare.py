@@ -71,8 +71,8 @@ def test_load_slo_passes_and_fails(fast: ServerProcess, tmp_path: Path) -> None:
     assert doc["slo"]["passed"] is True and doc["slo"]["gates"] == ["p95 < 10s", "throughput > 1"]
     assert doc["levels"][0]["repeats"]["n"] == 2
     assert (tmp_path / "ok.extra.csv").read_text().count("\n") == 2
-    bad = run_cli(*base, "--slo", "p95 < 1us", "--slo", "throughput > 1", "--json", str(tmp_path / "bad.json"),
-                  timeout=120)
+    bad = run_cli(*base, "--slo", "p95 < 1us", "--slo", "throughput > 1",
+                  "--json", str(tmp_path / "bad.json"), timeout=120)
     assert bad.returncode == 1, bad.stderr[-2000:]
     failed = [ln for ln in bad.stderr.splitlines() if "gate failed" in ln]
     assert len(failed) == 1 and "concurrency 2: p95 = " in failed[0] and "bound < 0.001 ms" in failed[0]
