@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,3 +69,33 @@ def test_different_precisions_do_not_merge() -> None:
         merge([Histogram.of([5], 7), Histogram.of([5], 8)])
     with pytest.raises(ValueError):
         Histogram.empty().percentile_ns(50)
+
+
+def test_saturate_merge_of_four_ranks_from_histograms_alone(tmp_path: Path) -> None:
+    """Four rank JSONs with no .npz: ``saturate merge`` pools their histograms; percentiles within error."""
+    import dataclasses
+
+    from loadgen.result import ClientStats, LatencySummary, LevelResult, RunResult, Throughput
+    from saturate.cli import main
+
+    rng = np.random.default_rng(3)
+    raws = []
+    for r in range(4):
+        lat = rng.lognormal(np.log(2e6 * (1 + r / 3)), 0.4, 20_000 + 5_000 * r).astype(np.int64)
+        raws.append(lat)
+        lv = LevelResult(mode="concurrency", concurrency=2, request_rate=None, batch_size=1, stable=True,
+                         throughput=Throughput(1000.0, 1000.0), latency=LatencySummary(percentiles_ns={}),
+                         client=ClientStats(0, 0), percentile=95)
+        half = lat.size // 2
+        lv = dataclasses.replace(lv, extras={"histogram": level_block([lat[:half], lat[half:]])})
+        RunResult(env={"host": f"node{r}"}, levels=[lv]).write(tmp_path / f"rank{r}.json")
+    out = tmp_path / "merged.json"
+    assert main(["merge", "-o", str(out), *(str(tmp_path / f"rank{r}.json") for r in range(4))]) == 0
+    merged = RunResult.read(out).levels[0]
+    pooled = as_sorted(np.concatenate(raws))
+    rel = Histogram.from_dict(merged.extras["histogram"]["level"]).rel_error
+    assert merged.latency.count == pooled.size and merged.throughput.infer_per_s == 4000.0
+    for p in (50, 90, 95, 99):
+        raw = _raw_p(pooled, p)
+        # JSON keeps µs (truncated): allow the stated error plus 1 µs
+        assert abs(merged.latency.percentiles_ns[p] - raw) <= rel * raw + 1000, p
