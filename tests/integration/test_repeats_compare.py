@@ -107,3 +107,19 @@ def test_compare_flags_a_slower_server(scan_a: Path, tmp_path: Path) -> None:
     (scan_a / "compare.json").write_text((out / "compare.json").read_text())
     done = run_cli("report", str(scan_a))
     assert done.returncode == 0 and "Comparison" in (scan_a / "report.html").read_text()
+
+
+def test_scan_direct_repeats(tmp_path: Path) -> None:
+    done = run_cli("scan", "direct", "--model", "mlp", "--batch-sizes", "1,4", "--trials", "10",
+                   "--warmup-trials", "2", "--warmup-seconds", "0", "--repeats", "3", "--out", str(tmp_path),
+                   timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads((tmp_path / "direct.json").read_text())
+    assert [lv["batch_size"] for lv in doc["levels"]] == [1, 4]
+    for lv in doc["levels"]:
+        st = lv["repeats"]["stats"]["infer_per_s"]
+        assert lv["repeats"]["n"] == 3 and st["ci_low"] <= st["mean"] <= st["ci_high"]
+        assert lv["direct"]["status"] == "ok"
+    rows = list(csv.DictReader((tmp_path / "direct.extra.csv").open()))
+    assert [r["repeats"] for r in rows] == ["3", "3"]
+    assert (tmp_path / "direct.csv").read_text().count("\n") == 3
