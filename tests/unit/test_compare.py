@@ -117,3 +117,25 @@ def test_perf_analyzer_csv_directories(tmp_path: Path, capsys: pytest.CaptureFix
     code = main(["compare", str(tmp_path / "A"), str(tmp_path / "B"), "--fail-on", "throughput < -5%"])
     out = capsys.readouterr()
     assert code == 1 and "c1_b1" in out.out and "c4_b1" in out.out
+
+
+PA = Path(__file__).resolve().parents[1] / "fixtures" / "perf_analyzer"
+
+
+def test_real_perf_analyzer_csvs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """perf_analyzer's own CSVs: levels matched on concurrency (and rate), a 20% drop gated."""
+    lines = (PA / "pa_grpc_verbose.csv").read_text().splitlines()
+    slower = [lines[0]]
+    for ln in lines[1:]:
+        cells = ln.split(",")
+        cells[1] = f"{float(cells[1]) * 0.8:g}"
+        slower.append(",".join(cells))
+    (tmp_path / "slow_b4.csv").write_text("\n".join(slower) + "\n")
+    code = main(["compare", str(PA / "pa_grpc_verbose.csv"), str(tmp_path / "slow_b4.csv"),
+                 "--fail-on", "throughput < -5%"])
+    cap = capsys.readouterr()
+    assert code == 1 and cap.err.count("gate failed:") == 4
+    assert "c4_b4" in cap.out and "-20.0%" in cap.out and "?" in cap.out  # no repeats, no windows
+    assert main(["compare", str(PA / "pa_request_rate.csv"), str(PA / "pa_request_rate.csv"),
+                 "--fail-on", "throughput < -5%"]) == 0
+    assert "r150_b" in capsys.readouterr().out
