@@ -58,6 +58,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--continue-on-unstable", action="store_true", help="go on with the sweep after an unstable level")
     a("-v", "--verbose", action="store_true", help="print every window's numbers")
     traffic_flags(p)
+    a("--repeats", type=int, default=1, metavar="N",
+      help="measure every level N times, round-robin; mean and 95%% t-interval per level (default 1)")
+    a("--slo", action="append", default=[], metavar="EXPR",
+      help="gate, e.g. 'p95 < 20ms' or 'throughput > 1000': exit 1 when a level fails it (repeat)")
     p.set_defaults(func=run_load)
 
 
@@ -83,7 +87,8 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         latency_file=args.latency_file, start_at=args.start_at,
         access_token=args.access_token, request_timeout_s=args.request_timeout, seed=args.seed,
         max_outstanding=args.max_outstanding,
-        continue_on_unstable=args.continue_on_unstable, verbose=args.verbose, **traffic)
+        continue_on_unstable=args.continue_on_unstable, verbose=args.verbose,
+        repeats=args.repeats, slo=tuple(args.slo), **traffic)
 
 
 def run_load(args: argparse.Namespace) -> int:

@@ -126,6 +126,8 @@ class LoadConfig:
     shape_dist: ShapeDist | None = None  # --shape-dist/--dim-dist/--dims-file (loadgen.shapes)
     schedule: Schedule | None = None  # --request-intervals / --request-rate-ramp (loadgen.schedules)
     quiet: bool = False
+    repeats: int = 1  # --repeats: every level measured N times, round-robin (loadgen.repeats)
+    slo: tuple[str, ...] = ()  # --slo gate expressions (loadgen.gates), checked after the sweep
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -179,6 +181,7 @@ class LoadConfig:
             (0 <= self.seed < 2**32, "--seed must be between 0 and 2**32-1"),
             (self.start_at is None or self.start_at - time.time() <= MAX_START_WAIT_S,
              f"--start-at must be a UNIX time within {MAX_START_WAIT_S // 3600} h from now (date +%s)"),
+            (self.repeats >= 1, "--repeats must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -193,6 +196,9 @@ class LoadConfig:
         if self.processes > 1 and (self.shape_dist is not None or self.schedule is not None):
             raise ConfigError("--shape-dist and recorded/ramped schedules run in one process; "
                               "drop --processes")
+        from loadgen.gates import parse_all
+
+        parse_all(self.slo, "--slo")  # a malformed gate is one line before anything is measured
         names = [n for n, _ in self.shapes]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -211,6 +217,8 @@ class LoadConfig:
                 v = {n: list(d) for n, d in v}
             elif f.name in ("shape_dist", "schedule"):
                 v = None if v is None else v.to_dict()
+            elif f.name == "slo":
+                v = list(v)
             elif f.name == "access_token" and v:
                 v = "***"
             out[f.name] = v

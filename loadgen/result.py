@@ -62,6 +62,9 @@ __all__ = [
 ]
 
 SCHEMA = "saturate.run/1"
+#: Per-level JSON blocks that other modules own (see LevelResult.extras).
+EXTRA_KEYS: tuple[str, ...] = ("histogram", "repeats", "energy")
+RUN_EXTRA_KEYS: tuple[str, ...] = ("slo",)
 
 Mode = Literal["concurrency", "request_rate", "direct"]
 Stability = Literal[
@@ -223,6 +226,9 @@ class LevelResult:
     service_latency: LatencySummary | None = None
     verdict: Verdict = field(default_factory=Verdict)
     traffic: dict[str, Any] | None = None  # shapes sent / schedule followed (loadgen.shapes, .schedules)
+    #: blocks owned by other modules, kept verbatim in the JSON under these keys (EXTRA_KEYS):
+    #: ``histogram`` (loadgen.histogram), ``repeats`` (loadgen.repeats), ``energy`` (loadgen.energy)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def value(self) -> float:
@@ -254,6 +260,7 @@ class LevelResult:
             "gpu": None if self.gpu is None else self.gpu.to_dict(),
             "verdict": self.verdict.to_dict(),
             **({"traffic": self.traffic} if self.traffic is not None else {}),
+            **{k: self.extras[k] for k in EXTRA_KEYS if k in self.extras},
         }
 
     @classmethod
@@ -277,6 +284,7 @@ class LevelResult:
             gpu=GpuSummary.from_dict(d["gpu"]) if d.get("gpu") else None,
             verdict=Verdict.from_dict(d.get("verdict") or {}),
             traffic=d.get("traffic"),
+            extras={k: d[k] for k in EXTRA_KEYS if d.get(k) is not None},
         )
 
 
@@ -295,6 +303,7 @@ class RunResult:
     config: dict[str, Any] = field(default_factory=dict)
     levels: list[LevelResult] = field(default_factory=list)
     schema: str = SCHEMA
+    extras: dict[str, Any] = field(default_factory=dict)  # RUN_EXTRA_KEYS: ``slo`` (loadgen.gates)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -303,6 +312,7 @@ class RunResult:
             "env": dict(self.env),
             "config": dict(self.config),
             "levels": [lv.to_dict() for lv in self.levels],
+            **{k: self.extras[k] for k in RUN_EXTRA_KEYS if k in self.extras},
         }
 
     @classmethod
@@ -314,6 +324,7 @@ class RunResult:
             env=dict(d.get("env") or {}),
             config=dict(d.get("config") or {}),
             levels=[LevelResult.from_dict(lv) for lv in d.get("levels") or []],
+            extras={k: d[k] for k in RUN_EXTRA_KEYS if d.get(k) is not None},
         )
 
     def write(self, path: str | os.PathLike[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import platform
 import sys
@@ -22,14 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from loadgen import console
+from loadgen import console, energy
+from loadgen import gates as gate_mod
 from loadgen.clients import make_client
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.csvfmt import CsvOptions, write_csv
+from loadgen.extras_csv import write_extra_csv
+from loadgen.histogram import level_block
 from loadgen.level import StabilityRule
 from loadgen.metrics import MetricsPoller
 from loadgen.multiproc import MultiProcessSource
+from loadgen.repeats import Trials, more_rounds
 from loadgen.result import LevelResult, RunResult, WindowStats, WindowSummary
 from loadgen.serverstats import model_delta
 from loadgen.signals import stop_on_signals
@@ -208,7 +213,9 @@ class LoadSession:
                 st.windows.pop()
                 st.summaries.pop()
         self.merged_windows = list(st.windows[-self.rule.stability_window :])
-        return self.traffic.annotate(st.result(interrupted), self.merged_windows)
+        level = self.traffic.annotate(st.result(interrupted), self.merged_windows)
+        hist = level_block([w.latencies_ns for w in self.merged_windows])
+        return dataclasses.replace(level, extras={**level.extras, "histogram": hist})
 
     async def _wait_window(self, start_ns: int) -> None:
         cfg = self.cfg
@@ -261,17 +268,30 @@ class RunWriter:
 
     def add(self, level: LevelResult, merged: list[WindowStats]) -> None:
         """Record a level; ``merged``: the windows its result merges (their raw latencies go to the file)."""
-        self.result.levels.append(level)
+        self.put(len(self.result.levels), level, merged)
+
+    def put(self, i: int, level: LevelResult, merged: list[WindowStats], accumulate: bool = False) -> None:
+        """Set level ``i`` (append when ``i`` is the next one); ``accumulate``: add to its latencies."""
+        level = dataclasses.replace(level, extras={**level.extras, "energy": energy.for_level(level)})
+        if i == len(self.result.levels):
+            self.result.levels.append(level)
+        else:
+            self.result.levels[i] = level
         cfg = self.cfg
         if cfg.json_file:
             self.result.write(cfg.json_file)
         if cfg.csv_file:
             write_csv(cfg.csv_file, self.result.levels, self.csv)
+            write_extra_csv(cfg.csv_file, self.result.levels)
         if cfg.latency_file:
-            i = len(self.result.levels) - 1
             lat = [w.latencies_ns for w in merged]
+            if accumulate and f"L{i}" in self._latencies:
+                lat.insert(0, self._latencies[f"L{i}"])
+            dur = sum(w.duration_ns for w in merged)
+            if accumulate:
+                dur += int(self._latencies.get(f"D{i}", 0))
             self._latencies[f"L{i}"] = np.concatenate(lat) if lat else np.zeros(0, np.int64)
-            self._latencies[f"D{i}"] = np.array(sum(w.duration_ns for w in merged), np.int64)
+            self._latencies[f"D{i}"] = np.array(dur, np.int64)
             self._latencies[f"B{i}"] = np.array(cfg.batch_size, np.int64)
             tmp = Path(cfg.latency_file + ".tmp.npz")
             np.savez(tmp, **self._latencies)
@@ -334,11 +354,30 @@ async def _run(cfg: LoadConfig, view: Callable[[WindowProgress], None]) -> int:
 
                 code = await run_ramp(session)
             else:
-                code = await _sweep(cfg, session)
+                writer = RunWriter(cfg, session.stats_available)
+                code = _check_slo(cfg, writer, await _sweep(cfg, session, writer))
             return 128 + stopped() if stopped() else code
 
 
-async def _sweep(cfg: LoadConfig, session: LoadSession) -> int:
+def _check_slo(cfg: LoadConfig, writer: RunWriter, code: int) -> int:
+    """``--slo``: each failed gate one line, the verdict in the JSON, exit 1 when one failed."""
+    if not cfg.slo:
+        return code
+    gates = gate_mod.parse_all(cfg.slo)
+    what = cfg.mode.replace("_", " ")
+    failures = gate_mod.check_slo(gates, [(f"{what} {lv.value:g}", gate_mod.level_metrics(lv))
+                                          for lv in writer.result.levels])
+    writer.result.extras["slo"] = gate_mod.verdict(gates, failures)
+    if cfg.json_file:
+        writer.result.write(cfg.json_file)
+    for f in failures:
+        _err(f"saturate: {f.line()}")
+    if not failures:
+        _err(f"saturate: all {len(gates)} SLO gates passed on {len(writer.result.levels)} levels")
+    return code if code or not failures else EXIT_LOST
+
+
+async def _sweep(cfg: LoadConfig, session: LoadSession, writer: RunWriter) -> int:
     limit = cfg.level_range.end if cfg.level_range.end != cfg.level_range.start else 1
     print(console.settings_banner(
         batch_size=cfg.batch_size, mode=cfg.mode, limit=limit, latency_threshold_ms=cfg.latency_threshold_ms,
@@ -347,12 +386,12 @@ async def _sweep(cfg: LoadConfig, session: LoadSession) -> int:
         distribution=cfg.request_distribution, warmup_requests=cfg.warmup_request_count,
         processes=cfg.processes), flush=True)
     await session.warmup()
-    writer = RunWriter(cfg, session.stats_available)
     code = EXIT_OK
+    trials = Trials()
     for i, value in enumerate(cfg.levels()):
         print(console.level_header(cfg.mode, value), flush=True)
         level = await session.measure(value)
-        writer.add(level, session.merged_windows)
+        writer.add(trials.add(value, level) if cfg.repeats > 1 else level, session.merged_windows)
         print(console.level_report(level, protocol=cfg.protocol, collect_metrics=cfg.collect_metrics),
               flush=True)
         if session.stop_reason:
@@ -374,6 +413,8 @@ async def _sweep(cfg: LoadConfig, session: LoadSession) -> int:
                 code = EXIT_UNSTABLE
             if not cfg.continue_on_unstable:
                 break
+    if cfg.repeats > 1 and not await more_rounds(cfg, session, writer, trials):
+        return EXIT_LOST
     if len(writer.result.levels) > 1:
         print(console.summary_table(writer.result.levels, cfg.percentile), flush=True)
     if code != EXIT_OK:

@@ -27,7 +27,7 @@ COMMAND_OWNERS: dict[str, str] = {
     "load": "loadgen.cli",
     "monitor": "monitors.cli",
     "scan": "scans.cli", "report": "scans.cli", "demo": "scans.cli", "sweep": "scans.cli",
-    "pa": "scans.cli", "job": "scans.cli", "merge": "scans.cli",
+    "pa": "scans.cli", "job": "scans.cli", "merge": "scans.cli", "compare": "scans.cli",
 }  # fmt: skip
 
 

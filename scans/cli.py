@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _add_report(sub)
     from scans.demo import add_demo  # issue #6: the whole path on this machine
     add_demo(sub)
+    from scans.compare.cli import add_compare  # issue #17: compare
+    add_compare(sub)
     from scans.sweep_cli import add_sweep  # issue #7: sweep
     add_sweep(sub)
 
@@ -56,6 +58,8 @@ def _add_direct(sub: argparse._SubParsersAction[Any]) -> None:
     group.add_argument("--batch-sizes", default=None, help="comma list, e.g. 1,2,4 (default 1,2,4,…,256)")
     group.add_argument("--batch-range", default=None, help="LO:HI, the powers of two between, e.g. 1:2048")
     p.add_argument("--trials", type=int, default=100, help="timed calls per batch size (default 100)")
+    p.add_argument("--repeats", type=int, default=1, metavar="N",
+                   help="measure every batch size N times, round-robin; mean and 95%% interval (default 1)")
     p.add_argument("--warmup-trials", type=int, default=10, help="untimed calls first (default 10)")
     p.add_argument("--warmup-seconds", type=float, default=1.0,
                    help="warm up at least this long too (default 1.0; both limits must be reached)")
@@ -89,7 +93,7 @@ def direct_config(args: argparse.Namespace) -> DirectConfig:
         model_file=args.model_file, batch_sizes=tuple(batches), trials=args.trials,
         warmup_trials=args.warmup_trials, warmup_ns=int(args.warmup_seconds * 1e9), mode=args.mode,
         in_flight=in_flight, sizes=sizes, input_pool=args.input_pool, seed=args.seed,
-        shape_dist=shape_dist_from_args(args),
+        shape_dist=shape_dist_from_args(args), repeats=args.repeats,
     )
 
 

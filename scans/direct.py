@@ -14,10 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadgen.repeats import order
 from loadgen.shapes import ShapeDist
 from saturate.errors import ConfigError
 from scans.direct_shapes import pool_sizes, symbol_sizes
@@ -50,6 +51,7 @@ class DirectConfig:
     input_pool: int = 4
     seed: int = 0
     shape_dist: ShapeDist | None = None  # drawn sizes per input set (scans.direct_shapes)
+    repeats: int = 1  # --repeats: every batch size N times, round-robin (loadgen.repeats)
 
     def __post_init__(self) -> None:
         if not self.batch_sizes:
@@ -67,6 +69,8 @@ class DirectConfig:
             raise ConfigError(f"--in-flight {self.in_flight} must be at least 1")
         if self.mode == "sync" and self.in_flight != 1:
             raise ConfigError("--in-flight needs --mode async (sync mode keeps one batch in flight)")
+        if self.repeats < 1:
+            raise ConfigError(f"--repeats {self.repeats} must be at least 1")
         if self.input_pool < 1:
             raise ConfigError("--input-pool must be at least 1")
 
@@ -224,14 +228,21 @@ def run_direct_scan(
           f"batches {list(cfg.batch_sizes)}, writing {out_dir}", file=err, flush=True)
     env = environment()
     config = cfg.to_dict() | {"backend_describe": backend.describe(), "runner": type(runner).__name__}
-    levels: list[DirectLevel] = []
-    for batch in cfg.batch_sizes:
+    levels: dict[int, DirectLevel] = {}
+    trials: dict[int, list[DirectLevel]] = {}
+    for _, batch in order(list(dict.fromkeys(cfg.batch_sizes)), cfg.repeats):
         level = measure_batch(runner, cfg, batch, opts)
-        levels.append(level)
-        write_outputs(out_dir, env, config, levels)
+        if level.status == "ok":
+            trials.setdefault(batch, []).append(level)
+            if cfg.repeats > 1:
+                level = replace(level, trials=tuple(trials[batch]))
+        elif batch in trials:  # out of memory on a later repeat: keep the repeats that ran
+            level = replace(trials[batch][-1], trials=tuple(trials[batch]) if cfg.repeats > 1 else ())
+        levels[batch] = level
+        write_outputs(out_dir, env, config, list(levels.values()))
         _progress(level, err)
         if on_level is not None:
             on_level(level)
-        if level.status == "oom":
+        if level.status == "oom":  # out of memory ends the scan (later repeats too)
             break
-    return levels
+    return list(levels.values())

@@ -12,10 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from loadgen.extras_csv import write_extra_csv
+from loadgen.repeats import aggregate
 from loadgen.result import (
     SCHEMA,
     ClientStats,
@@ -51,6 +53,7 @@ class DirectLevel:
     rss_bytes: int | None = None
     warmup_trials: int = 0
     warmup_ns: int = 0
+    trials: tuple[DirectLevel, ...] = ()  # --repeats: every repeat of this batch size (loadgen.repeats)
 
     def direct_block(self) -> dict[str, Any]:
         block: dict[str, Any] = {
@@ -99,6 +102,9 @@ class DirectLevel:
                             reasons=[] if s is not None else [f"out of memory: {self.error}"]),
         )
         d = level.to_dict()
+        if self.trials:  # the means over repeats, every trial and the intervals (loadgen.repeats)
+            each = [LevelResult.from_dict(replace(t, trials=()).to_dict()) for t in self.trials]
+            d = aggregate(each).to_dict()
         d["direct"] = self.direct_block()
         return d
 
@@ -132,3 +138,4 @@ def write_outputs(
     tmp = out_dir / f".{CSV_NAME}.tmp"
     tmp.write_text(csv_text(levels))
     os.replace(tmp, out_dir / CSV_NAME)
+    write_extra_csv(out_dir / CSV_NAME, [LevelResult.from_dict(lv.to_dict()) for lv in levels])

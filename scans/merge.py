@@ -5,7 +5,9 @@ Each rank is a run JSON (``saturate load --json``) with its raw latencies beside
 ``B{i}`` batch size), or a directory of such files (one per level, taken in natural name order).
 Level i of every rank merges into level i of the result: counts and throughputs are **summed**,
 the concurrency (or request rate) is the sum of the ranks' shares, and the latency statistics come
-from the ranks' raw latencies pooled — never averages of averages.
+from the ranks' raw latencies pooled — never averages of averages. Without the .npz, the levels'
+histograms (``loadgen.histogram``, in every run JSON) merge by adding counts and give the
+percentiles within their stated error; the merged level carries the pooled histogram either way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from loadgen.histogram import Histogram, merge_blocks, summary_of
 from loadgen.result import (
     ClientStats,
     I64Array,
@@ -29,7 +32,7 @@ from loadgen.result import (
     Throughput,
     Verdict,
 )
-from loadgen.stats import summarize
+from loadgen.stats import percentile_set, summarize
 from saturate.errors import ConfigError
 
 #: Ranks whose measured spans overlap less than this fraction did not load the server together.
@@ -67,6 +70,11 @@ def load_rank(path: Path) -> RankRun:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"{f}: not a saturate run JSON ({type(exc).__name__}: {exc})") from None
         npz = f.with_suffix(".npz")
+        if not npz.is_file() and run.levels and all(lv.extras.get("histogram") for lv in run.levels):
+            lats += [np.zeros(0, np.int64) for _ in run.levels]  # the histograms carry the latencies
+            runs.append(run)
+            levels += run.levels
+            continue
         if not npz.is_file():
             raise ConfigError(
                 f"{f}: no latency file {npz.name} beside it; rerun saturate load with --latency-file"
@@ -123,6 +131,9 @@ def merge_level(
             )
     pooled = np.concatenate(list(latencies)) if latencies else np.zeros(0, np.int64)
     latency = summarize(pooled, first.percentile) or LatencySummary(percentiles_ns={}, count=0)
+    hist = merge_blocks([lv.extras.get("histogram") for lv in levels])
+    if pooled.size == 0 and hist is not None:  # no raw latencies: the pooled histogram (within its error)
+        latency = summary_of(Histogram.from_dict(hist["level"]), percentile_set(first.percentile))
     pairs = zip(levels, latencies, strict=True)
     done = [lv.requests.completed if lv.requests else int(lat.size) for lv, lat in pairs]
     reqs = [lv.requests or RequestCounts(completed=d) for lv, d in zip(levels, done, strict=True)]
@@ -187,6 +198,7 @@ def merge_level(
         server=next((lv.server for lv in levels if lv.server is not None), None),
         gpu=next((lv.gpu for lv in levels if lv.gpu is not None), None),
         verdict=Verdict(saturated=saturated, valid=valid, reasons=reasons),
+        extras={} if hist is None else {"histogram": hist},
     )
 
 

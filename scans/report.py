@@ -16,6 +16,7 @@ from saturate.errors import ConfigError
 from scans import headline
 from scans.html import figure, page
 from scans.plots import PLOTS, STYLES, style_context
+from scans.report_extras import report_sections
 from scans.scaling import html_fragment, write_scaling
 from scans.sources import ReportData, load_directory, saturation_rows
 
@@ -74,6 +75,7 @@ def make_report(cfg: ReportConfig) -> Path:
         extra.insert(0, (f"Compared with {cfg.compare}", section))
     headlines = headline.from_directory(cfg.source, [n for n in data.used if n.endswith(".json")])
     headline.write_summary(cfg.out, headlines)
+    extra += report_sections(cfg.source, cfg.dpi)  # issue 17: repeats' intervals, energy, compare
     text = page(cfg.title, data, figures, saturation_rows(data), time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                 extra, headline=headline.html_section(headlines))
     target = cfg.out / HTML_NAME

@@ -3,6 +3,7 @@ one perf_analyzer-style CSV per batch size, and the per-level utilisation read f
 
     OUT/scan.json     saturate.run/1; levels in grid order; ``analysis``: knee and verdict evidence
     OUT/b16.csv       perf_analyzer's CSV for batch 16 (stable levels, as perf_analyzer records them)
+    OUT/b16.extra.csv repeats' intervals and energy per level (loadgen.extras_csv)
     OUT/monitor.csv   the monitor's tidy CSV; its ``phase`` column is the level name (``c4_b16``)
     OUT/scan.log      progress, level results, errors
 """
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.csvfmt import CsvOptions, write_csv
+from loadgen.energy import phase_power
+from loadgen.extras_csv import write_extra_csv
 from loadgen.result import SCHEMA, LevelResult, RunResult, write_json_atomic
 from monitors.schema import HOST_DEVICE, PROC_PREFIX
 from monitors.summarize import Series, load
@@ -75,6 +78,7 @@ def write_outputs(out: Path, run: RunResult, verdicts: Mapping[str, dict[str, An
         levels = [lv for lv in run.levels if lv.batch_size == batch]
         opts = CsvOptions(mode="concurrency", percentile=percentile, server_stats=server_stats)
         write_csv(out / csv_name(batch), levels, opts)
+        write_extra_csv(out / csv_name(batch), levels)
 
 
 def _mean(xs: Iterable[float]) -> float | None:
@@ -111,6 +115,18 @@ def monitor_usage(path: Path, phase: str) -> Usage | None:
         return phase_usage(load(str(path)), phase)
     except (ConfigError, ValueError, IndexError):
         return None
+
+
+def monitor_power(path: Path, phase: str) -> tuple[float | None, int] | None:
+    """The monitor's GPU power over a phase (``loadgen.energy.phase_power``); None without a CSV."""
+    if not path.is_file():
+        return None
+    try:
+        s = load(str(path))
+    except (ConfigError, ValueError, IndexError):
+        return None
+    return phase_power(s.device, s.phase, s.values["power_w"], phase,
+                       lambda d: d != HOST_DEVICE and not d.startswith(PROC_PREFIX))
 
 
 def append_monitor(previous: Path, current: Path) -> None:

@@ -77,6 +77,11 @@ def add_server(sub: argparse._SubParsersAction[Any]) -> None:
     g.add_argument("--no-monitor", action="store_true", help="do not run the utilization monitor")
     g.add_argument("--monitor-interval", type=float, default=0.25, help="seconds (default 0.25)")
     g.add_argument("--monitor-source", default="auto", help="monitor sources (default auto)")
+    g = p.add_argument_group("repeats and gates")
+    g.add_argument("--repeats", type=int, default=1, metavar="N",
+                   help="measure the grid N times, round-robin; mean and 95%% interval per level")
+    g.add_argument("--slo", action="append", default=[], metavar="EXPR",
+                   help="gate, e.g. 'p95 < 20ms': exit 1 when a level fails it (repeat the flag)")
     p.set_defaults(func=run_server)
 
 
@@ -108,6 +113,7 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
         warmup_request_count=args.warmup_request_count,
         shapes=tuple(parse_shape(s) for s in args.shape) or zoo_shapes(args.model), processes=args.processes,
         shape_dist=shape_dist,
+        repeats=args.repeats, slo=tuple(args.slo),
     )
     sources = tuple(s.strip() for s in args.monitor_source.split(",") if s.strip())
     return ScanConfig(out=args.out, load=load, concurrencies=concurrency, batch_sizes=tuple(batches),

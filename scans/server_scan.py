@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from loadgen import energy
+from loadgen import gates as gate_mod
 from loadgen.clients import make_client
 from loadgen.config import LoadConfig, Range
+from loadgen.repeats import Trials, order
 from loadgen.result import (
     ClientStats,
     LatencySummary,
@@ -44,7 +47,7 @@ from scans.verdict import decide, level_name
 
 FAILED_PREFIX = "level failed: "
 #: LoadConfig fields that do not change what a level measures (left out of the resume check).
-_NOT_IDENTITY = ("url", "access_token", "json_file", "csv_file", "latency_file", "start_at", "verbose",
+_NOT_IDENTITY = ("url", "access_token", "json_file", "csv_file", "latency_file", "start_at", "verbose", "slo",
                  "batch_size", "concurrency_range", "request_rate_range", "metrics_url")
 
 
@@ -159,6 +162,7 @@ class ServerScan:
         self.monitor: Monitor | None = None
         self.progress: ScanProgress | None = None
         self.signal_code = 0
+        self.trials = Trials()  # --repeats: every trial of each level, by level name
 
     # -- set-up ----------------------------------------------------------------------------------
     def _resume_state(self) -> None:
@@ -173,7 +177,8 @@ class ServerScan:
             raise ConfigError(f"{self.out / scanio.JSON_NAME} was written with other settings; "
                               "--resume needs the same grid and measurement flags (or choose another --out)")
         grid = {level_name(c, b) for b, c in self.cfg.grid()}
-        kept = [lv for lv in levels if not is_failed(lv) and scanio.name_of(lv) in grid]
+        kept = [lv for lv in levels if not is_failed(lv) and scanio.name_of(lv) in grid
+                and int((lv.extras.get("repeats") or {}).get("n", 1)) >= self.cfg.load.repeats]
         self.run_result.levels = list({scanio.name_of(lv): lv for lv in kept}.values())
         self.verdicts = {k: v for k, v in verdicts.items() if k in {scanio.name_of(lv) for lv in kept}}
 
@@ -239,6 +244,11 @@ class ServerScan:
         verdict = decide(level, usage)
         level = dataclasses.replace(level, verdict=verdict.verdict())
         self.verdicts[name] = verdict.to_dict()
+        if self.cfg.load.repeats > 1 and failed is None:
+            level = self.trials.add(name, level)
+        self.run_result.levels = [lv for lv in self.run_result.levels if scanio.name_of(lv) != name]
+        power = scanio.monitor_power(self.out / scanio.MONITOR_NAME, name) if self.monitor else None
+        level = dataclasses.replace(level, extras={**level.extras, "energy": energy.for_level(level, power)})
         self.run_result.levels.append(level)
         self._write()
         assert self.progress is not None
@@ -249,10 +259,10 @@ class ServerScan:
         grid = self.cfg.grid()
         assert self.progress is not None
         self.progress.skip(len(done))
-        for i, (batch, conc) in enumerate(grid, 1):
+        for _, (batch, conc) in order(grid, self.cfg.load.repeats):
             if level_name(conc, batch) in done:
                 continue
-            self.progress.start_level(level_name(conc, batch), i)
+            self.progress.start_level(level_name(conc, batch), grid.index((batch, conc)) + 1)
             await self._level(engine, load, batch, conc)
 
     async def _main(self, log: TextIO) -> None:
@@ -347,4 +357,18 @@ class ServerScan:
                                + (f", {failed} failed (exit 1)" if failed else ""))
             for line in headline_lines(where):
                 self.progress.note(f"scan server: {line}")
-        return 1 if failed else 0
+            return max(1 if failed else 0, self._check_slo())
+
+    def _check_slo(self) -> int:
+        """``--slo``: each failed gate one line, the verdict in scan.json; 1 when one failed."""
+        if not self.cfg.load.slo:
+            return 0
+        gates = gate_mod.parse_all(self.cfg.load.slo)
+        failures = gate_mod.check_slo(gates, [(scanio.name_of(lv), gate_mod.level_metrics(lv))
+                                              for lv in self.run_result.levels])
+        self.run_result.extras["slo"] = gate_mod.verdict(gates, failures)
+        self._write()
+        assert self.progress is not None
+        for f in failures:
+            self.progress.note(f"scan server: {f.line()}")
+        return 1 if failures else 0
