@@ -9,8 +9,8 @@ variant), as model_analyzer's quick mode does over instances and max batch size
 (triton-inference-server/model_analyzer ``model_analyzer/config/generate/quick_run_config_generator.py``
 with ``neighborhood.py`` and ``coordinate.py``): start at the smallest coordinate (one instance, no
 delay: PyTriton's defaults), measure every unmeasured neighbour one step away on each axis, move to the
-best neighbour when it beats the current point (by more than ``min_gain``, default 0), stop when none does or when
-``--max-candidates`` is reached. Why this and not optuna (TPE, model_analyzer's
+best neighbour when it beats the current point (by more than ``min_gain``, default 0), stop when none
+does or when ``--max-candidates`` is reached. Why this and not optuna (TPE, model_analyzer's
 ``optuna_run_config_generator.py``): the axes here are few, short and ordered, and throughput along
 each of them rises to a plateau (more instances or more delay help until the device or the budget is
 the limit), which is the shape a hill climb follows in a handful of steps; each evaluation costs a
