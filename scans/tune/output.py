@@ -125,7 +125,7 @@ def winner_commands(doc: Mapping[str, Any], rec: Mapping[str, Any]) -> dict[str,
         "-p",
         str(cfg["load"]["measurement_interval_ms"]),
     ]
-    for name, dims in cfg["load"].get("shapes") or []:
+    for name, dims in (cfg["load"].get("shapes") or {}).items():
         load += ["--shape", f"{name}:{','.join(map(str, dims))}"]
     out = {"load": shlex.join(load)}
     if not cand.external:

@@ -106,7 +106,7 @@ def test_bad_input_is_one_line_and_exit_2(extra: list[str], words: str, tmp_path
 
 def test_summary_and_winner_command_from_a_document() -> None:
     doc = {"config": {"model": "mlp", "backend": "torch", "device": "cpu", "latency_budget_ms": 20.0,
-                      "tail": {"percentile": 95}, "load": {"measurement_interval_ms": 500, "shapes": []}},
+                      "tail": {"percentile": 95}, "load": {"measurement_interval_ms": 500, "shapes": {"x": [2, 100]}}},
            "candidates": [
                {"candidate": {"name": "i1_mb64_d0_pnone", "instances": 1, "max_batch": 64,
                               "max_queue_delay_us": 0, "preferred_batch": []}, "status": "measured",
@@ -130,7 +130,7 @@ def test_summary_and_winner_command_from_a_document() -> None:
     assert "winner: i2_mb64_d500_p64: 150.0 infer/s at batch 1, concurrency 8" in text
     assert ("serve: saturate serve --model mlp --backend torch --device cpu --instances 2 --max-batch 64 "
             "--max-queue-delay-us 500 --preferred-batch 64") in text
-    assert "--concurrency-range 8:8:1" in text and "x1.50" in text
+    assert "--concurrency-range 8:8:1" in text and "x1.50" in text and "--shape x:2,100" in text
     assert "failed (server exited)" in text
     assert [p.concurrency for p in pareto_front(output.measured_points(doc))] == [4, 8, 16]
     png = output.pareto_png(doc)
