@@ -19,7 +19,8 @@ from saturate.version import saturate_version
 
 #: Packages whose ``cli.register`` adds subcommands, in help order. A package that has none yet
 #: is simply absent from this list.
-COMMAND_PACKAGES: tuple[str, ...] = ("servers.cli", "loadgen.cli", "monitors.cli", "scans.cli")
+COMMAND_PACKAGES: tuple[str, ...] = ("servers.cli", "loadgen.cli", "monitors.cli", "scans.cli",
+                                      "scans.tune.cli")
 #: Which package registers each subcommand: `saturate load` then imports only loadgen (no torch),
 #: which keeps a client's start-up short. tests/unit/test_cli.py checks it against the packages.
 COMMAND_OWNERS: dict[str, str] = {
@@ -28,6 +29,7 @@ COMMAND_OWNERS: dict[str, str] = {
     "monitor": "monitors.cli",
     "scan": "scans.cli", "report": "scans.cli", "demo": "scans.cli", "sweep": "scans.cli",
     "pa": "scans.cli", "job": "scans.cli", "merge": "scans.cli", "compare": "scans.cli",
+    "tune": "scans.tune.cli",
 }  # fmt: skip
 
 

@@ -131,6 +131,8 @@ def add_demo(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--direct-trials", type=int, default=30, help="direct scan trials per batch (default 30)")
     p.add_argument("--latency-budget-ms", type=float, default=250.0,
                    help="p95 budget that defines the knee (default 250)")
+    p.add_argument("--tune", action="store_true",
+                   help="instead: a small `saturate tune` (3 candidates, quick search) into OUT/tune")
     p.set_defaults(func=run_demo_cmd)
 
 
@@ -139,6 +141,13 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
         batches = tuple(parse_batch_sizes(args.batch_sizes))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if args.tune:  # issue #16: too long to fit in the demo's budget on the CPU (see scans/tune/demo.py)
+        from scans.tune.demo import DemoTune, run_demo_tune
+
+        prepare_out(args.out)
+        return run_demo_tune(DemoTune(out=args.out, model=args.model, backend=args.backend,
+                                      device=resolve_device(args.device),
+                                      latency_budget_ms=args.latency_budget_ms))
     return run_demo(DemoConfig(
         out=args.out, model=args.model, backend=args.backend, device=args.device,
         concurrencies=parse_concurrency(args.concurrency), batch_sizes=batches,

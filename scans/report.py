@@ -41,12 +41,14 @@ class ReportConfig:
 def make_report(cfg: ReportConfig) -> Path:
     """Write the plots and ``report.html``; returns the page's path."""
     scaling = write_scaling(cfg.source, cfg.out, cfg.dpi)  # sweep.jsonl → scaling.csv/.md/.png
+    from scans.tune.report import tune_section  # issue #16: a tune directory's section
+    tune = tune_section(cfg.source, cfg.dpi)
     try:
         data = load_directory(cfg.source)
     except ConfigError:
-        if scaling is None:
+        if scaling is None and tune is None:
             raise
-        data = ReportData()  # a sweep directory: scaling tables only
+        data = ReportData()  # a sweep or tune directory: its own section only
     plot_dir = cfg.out / PLOT_DIR
     try:
         plot_dir.mkdir(parents=True, exist_ok=True)
@@ -76,6 +78,9 @@ def make_report(cfg: ReportConfig) -> Path:
     headlines = headline.from_directory(cfg.source, [n for n in data.used if n.endswith(".json")])
     headline.write_summary(cfg.out, headlines)
     extra += report_sections(cfg.source, cfg.dpi)  # issue 17: repeats' intervals, energy, compare
+    if tune is not None:
+        extra.append(tune)
+        data.skipped = [s for s in data.skipped if s[0] != "tune.json"]
     text = page(cfg.title, data, figures, saturation_rows(data), time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                 extra, headline=headline.html_section(headlines))
     target = cfg.out / HTML_NAME
