@@ -109,6 +109,9 @@ class LoadConfig:
     metrics_url: str | None = None
     metrics_interval_ms: int = 1000
     processes: int = 1
+    #: `--processes auto`: start with `processes`, add one while the verdict says `client` (loadgen.autoproc)
+    processes_auto: bool = False
+    event_loop: str = "uvloop"
     json_file: str | None = None
     latency_file: str | None = None
     start_at: float | None = None
@@ -166,6 +169,7 @@ class LoadConfig:
             (self.metrics_interval_ms > 0, "--metrics-interval must be > 0 ms"),
             (self.processes >= 1, "--processes must be >= 1"),
             (self.max_outstanding >= 0, "--max-outstanding must be >= 0 (0 = no cap)"),
+            (self.event_loop in ("uvloop", "asyncio"), "--event-loop must be uvloop or asyncio"),
         ]
         for ok, message in checks:
             if not ok:
@@ -177,6 +181,12 @@ class LoadConfig:
                 f"--processes {self.processes} needs concurrency >= {self.processes} "
                 "(each process keeps >= 1 request in flight)"
             )
+        if self.event_loop == "uvloop":
+            from loadgen.eventloop import available
+
+            if not available("uvloop"):
+                raise ConfigError("--event-loop uvloop needs the uvloop package: pip install uvloop, "
+                                  "or pass --event-loop asyncio")
         names = [n for n, _ in self.shapes]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
