@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
+from loadgen import eventloop
 from loadgen.config import LoadConfig, parse_range, parse_shape
 from loadgen.traffic_cli import traffic_flags, traffic_settings
+from saturate.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -43,7 +44,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--collect-metrics", action="store_true", help="scrape GPU metrics from Triton's /metrics")
     a("--metrics-url", default=None, help="default <host of -u>:8002/metrics")
     a("--metrics-interval", type=int, default=1000, metavar="MS")
-    a("--processes", type=int, default=1, help="worker processes sharing the load (default 1)")
+    a("--processes", default="1", metavar="K|auto",
+      help="worker processes sharing the load (default 1); auto: add one while the client limits")
+    a("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+      help="event loop of the load generator (default uvloop)")
     a("--json", dest="json_file", default=None, help="write the run JSON here (after every level)")
     a("--latency-file", default=None, metavar="FILE.npz",
       help="raw latencies (ns) of each level's merged windows, for `saturate merge`")
@@ -83,7 +87,8 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         latency_threshold_ms=args.latency_threshold, warmup_request_count=args.warmup_request_count,
         async_relaxation=args.async_relaxation, csv_file=args.csv_file, verbose_csv=args.verbose_csv,
         collect_metrics=args.collect_metrics, metrics_url=args.metrics_url,
-        metrics_interval_ms=args.metrics_interval, processes=args.processes, json_file=args.json_file,
+        metrics_interval_ms=args.metrics_interval, processes=_processes(args.processes),
+        processes_auto=args.processes == "auto", event_loop=args.event_loop, json_file=args.json_file,
         latency_file=args.latency_file, start_at=args.start_at,
         access_token=args.access_token, request_timeout_s=args.request_timeout, seed=args.seed,
         max_outstanding=args.max_outstanding,
@@ -96,4 +101,13 @@ def run_load(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     from loadgen.runner import run
 
-    return asyncio.run(run(cfg))
+    return eventloop.run(run(cfg), cfg.event_loop)
+
+
+def _processes(value: str) -> int:
+    if value == "auto":
+        return 1
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--processes takes a number or auto, not {value!r}") from None

@@ -114,6 +114,9 @@ class LoadConfig:
     metrics_url: str | None = None
     metrics_interval_ms: int = 1000
     processes: int = 1
+    #: `--processes auto`: start with `processes`, add one while the verdict says `client` (loadgen.autoproc)
+    processes_auto: bool = False
+    event_loop: str = "uvloop"
     json_file: str | None = None
     latency_file: str | None = None
     start_at: float | None = None
@@ -182,6 +185,7 @@ class LoadConfig:
             (self.start_at is None or self.start_at - time.time() <= MAX_START_WAIT_S,
              f"--start-at must be a UNIX time within {MAX_START_WAIT_S // 3600} h from now (date +%s)"),
             (self.repeats >= 1, "--repeats must be >= 1"),
+            (self.event_loop in ("uvloop", "asyncio"), "--event-loop must be uvloop or asyncio"),
         ]
         for ok, message in checks:
             if not ok:
@@ -193,12 +197,19 @@ class LoadConfig:
                 f"--processes {self.processes} needs concurrency >= {self.processes} "
                 "(each process keeps >= 1 request in flight)"
             )
-        if self.processes > 1 and (self.shape_dist is not None or self.schedule is not None):
+        if (self.processes > 1 or self.processes_auto) and (
+                self.shape_dist is not None or self.schedule is not None):
             raise ConfigError("--shape-dist and recorded/ramped schedules run in one process; "
                               "drop --processes")
         from loadgen.gates import parse_all
 
         parse_all(self.slo, "--slo")  # a malformed gate is one line before anything is measured
+        if self.event_loop == "uvloop":
+            from loadgen.eventloop import available
+
+            if not available("uvloop"):
+                raise ConfigError("--event-loop uvloop needs the uvloop package: pip install uvloop, "
+                                  "or pass --event-loop asyncio")
         names = [n for n, _ in self.shapes]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

@@ -143,6 +143,9 @@ def _ours(level: LevelResult) -> list[str]:
         util = "" if c.cpu_util is None else f" ({100 * c.cpu_util:.1f}% of a core"
         util += "" if not util else (f" over {c.processes} processes)" if c.processes > 1 else ")")
         out.append(f"    Client CPU: {c.cpu_ns_per_request / 1000:.1f} usec per request{util}")
+    if c.own_latency_ns is not None and c.loop_lag_ns is not None:
+        out.append(f"    Client's own share of latency: {c.own_latency_ns / 1000:.0f} usec "
+                   f"(CPU per request + {c.loop_lag_ns / 1000:.0f} usec event-loop wait)")
     if level.stability not in ("stable", "throughput_only"):
         out.append(f"    Level {level.stability.replace('_', ' ')}: not recorded as a result")
     return out

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from loadgen.clients.base import Client, Payload
+from loadgen.looplag import LoopLagProbe
 from loadgen.result import WindowStats
 
 DELAY_TOLERANCE_NS = 1_000_000
@@ -47,6 +48,7 @@ class Recorder:
         self._cpu = time.process_time_ns()
         self._send = client.send_ns
         self._recv = client.recv_ns
+        self.probe = LoopLagProbe()  # the drivers start/stop it with the load
 
     def ok(self, end_ns: int, latency_ns: int) -> None:
         self._end.append(end_ns)
@@ -81,6 +83,7 @@ class Recorder:
         self._sent_mark = self.sent
         self._cpu = time.process_time_ns()
         self._send, self._recv = self.client.send_ns, self.client.recv_ns
+        self.probe.take()
 
     def cut(self, edge_ns: int) -> WindowStats:
         """Close the window [previous edge, edge_ns]: requests that ended by `edge_ns` go in it."""
@@ -100,10 +103,12 @@ class Recorder:
         ndrop = sum(1 for t in self._dropped_at if t <= edge_ns)
         self._dropped_at = [t for t in self._dropped_at if t > edge_ns]
         cpu, send, recv = time.process_time_ns(), self.client.send_ns, self.client.recv_ns
+        lag_ns, lag_n = self.probe.take()
         part = WindowStats(
             start_ns=self._window_start, end_ns=edge_ns, latencies_ns=lat, service_ns=svc, failed=nf,
             errors=errors, delayed=nd, dropped=ndrop, send_ns_total=send - self._send,
-            recv_ns_total=recv - self._recv, cpu_ns=cpu - self._cpu, sent=self.sent - self._sent_mark)
+            recv_ns_total=recv - self._recv, cpu_ns=cpu - self._cpu, sent=self.sent - self._sent_mark,
+            loop_lag_ns_total=lag_ns, loop_lag_samples=lag_n)
         self._sent_mark = self.sent
         self._window_start, self._cpu, self._send, self._recv = edge_ns, cpu, send, recv
         return part
@@ -127,10 +132,12 @@ class ClosedLoop:
         self._stop = False
         self._tasks = [asyncio.create_task(self._worker(self.offset + i * self.stride))
                        for i in range(self.concurrency)]
+        self.recorder.probe.start()
 
     async def stop(self, drain_s: float = 5.0) -> None:
         """Stop sending; wait up to `drain_s` for in-flight requests, then cancel the rest."""
         self._stop = True
+        self.recorder.probe.stop()
         await _finish(self._tasks, drain_s)
 
     async def _worker(self, index: int) -> None:
@@ -186,9 +193,11 @@ class OpenLoop:
         self._stop = False
         t0 = time.perf_counter_ns() if start_ns is None else start_ns
         self._dispatcher = asyncio.create_task(self._dispatch(t0))
+        self.recorder.probe.start()
 
     async def stop(self, drain_s: float = 5.0) -> None:
         self._stop = True
+        self.recorder.probe.stop()
         if self._dispatcher is not None:
             await _finish([self._dispatcher], 0)
         await _finish(list(self._inflight), drain_s)

@@ -102,6 +102,11 @@ def _outcome(
     return "unstable", False
 
 
+def _loop_lag(windows: Sequence[WindowStats]) -> float | None:
+    n = sum(w.loop_lag_samples for w in windows)
+    return sum(w.loop_lag_ns_total for w in windows) / n if n else None
+
+
 def _gpu(windows: Sequence[WindowStats]) -> GpuSummary | None:
     samples: list[GpuSample] = [s for w in windows for s in w.gpu_samples]
     return GpuSummary.merge(samples) if samples else None
@@ -173,6 +178,7 @@ def build_level(
         cpu_ns_per_request=cpu / finished if finished and cpu else None,
         cpu_util=cpu / dur if dur > 0 and cpu else None,
         processes=ctx.processes,
+        loop_lag_ns=_loop_lag(last),
     )
     server: ServerSummary | None = None
     delta = merge_deltas([w.server for w in last])

@@ -17,6 +17,7 @@ import time
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
+from loadgen import eventloop
 from loadgen.clients import make_client
 from loadgen.config import LoadConfig
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
@@ -39,7 +40,7 @@ def _error_reply(exc: BaseException) -> tuple[str, str]:
 def worker_main(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, counters: Any) -> None:
     """Entry point of one worker process (spawned)."""
     try:
-        asyncio.run(_worker(index, count, cfg, cmds, out, counters))
+        eventloop.run(_worker(index, count, cfg, cmds, out, counters), cfg.event_loop)
     except BaseException as exc:  # reported to the parent, which raises it there
         out.put(("error", index, _error_reply(exc)))
 
@@ -96,9 +97,9 @@ async def _worker(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, 
 class MultiProcessSource:
     """The `LoadSource` for K > 1 processes (see module doc)."""
 
-    def __init__(self, cfg: LoadConfig) -> None:
+    def __init__(self, cfg: LoadConfig, count: int | None = None) -> None:
         self.cfg = cfg
-        self.count = cfg.processes
+        self.count = cfg.processes if count is None else count
         ctx = mp.get_context("spawn")
         self._cmds = [ctx.Queue() for _ in range(self.count)]
         self._out = ctx.Queue()

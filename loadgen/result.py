@@ -148,6 +148,16 @@ class ClientStats:
     cpu_ns_per_request: float | None = None
     cpu_util: float | None = None
     processes: int = 1
+    loop_lag_ns: float | None = None  # mean event-loop wait of a ready completion (loadgen.looplag)
+
+    @property
+    def own_latency_ns(self) -> float | None:
+        """The client's own share of a request's latency (loadgen.looplag): CPU per request + loop wait,
+        at most the client-side request time."""
+        if self.cpu_ns_per_request is None or self.loop_lag_ns is None:
+            return None
+        own = self.cpu_ns_per_request + self.loop_lag_ns
+        return min(own, float(self.request_ns)) if self.request_ns else own
 
     @property
     def response_wait_us(self) -> int | None:
@@ -164,6 +174,8 @@ class ClientStats:
             "cpu_us_per_request": None if self.cpu_ns_per_request is None else self.cpu_ns_per_request / 1000,
             "cpu_util": self.cpu_util,
             "processes": self.processes,
+            "loop_lag_us": None if self.loop_lag_ns is None else self.loop_lag_ns / 1000,
+            "own_latency_us": None if self.own_latency_ns is None else self.own_latency_ns / 1000,
         }
 
     @classmethod
@@ -176,6 +188,7 @@ class ClientStats:
             cpu_ns_per_request=None if cpu is None else float(cpu) * 1000,
             cpu_util=None if d.get("cpu_util") is None else float(d["cpu_util"]),
             processes=int(d.get("processes", 1)),
+            loop_lag_ns=None if d.get("loop_lag_us") is None else float(d["loop_lag_us"]) * 1000,
         )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from loadgen import console, energy
+from loadgen import autoproc, console, energy
 from loadgen import gates as gate_mod
 from loadgen.clients import make_client
 from loadgen.clients.base import Client, Payload
@@ -98,6 +98,8 @@ class LoadSession:
         self.traffic = Traffic(cfg)  # drawn shapes / recorded schedules (loadgen.traffic)
         self.stop_reason: str | None = None  # set by request_stop: the level in progress ends flagged
         self._stop = asyncio.Event()
+        self.processes = cfg.processes  # client processes now (`--processes auto` raises it)
+        self._payloads: list[Payload] = []
 
     def request_stop(self, reason: str) -> None:
         """End the level in progress at once, flagged with ``reason`` and kept (SIGINT/SIGTERM)."""
@@ -109,13 +111,8 @@ class LoadSession:
         self._client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s)
         try:
             await self._client.open()
-            self.stats_available, payloads = await _prepare(cfg, self._client, self.traffic)
-            if cfg.processes > 1:
-                mps = MultiProcessSource(cfg)
-                self._source = mps
-                await mps.open()
-            else:
-                self._source = InProcessSource(cfg, self.traffic.client(self._client), payloads)
+            self.stats_available, self._payloads = await _prepare(cfg, self._client, self.traffic)
+            await self._open_source()
             if cfg.collect_metrics:
                 self._poller = MetricsPoller(cfg.resolved_metrics_url, cfg.metrics_interval_ms)
                 await self._poller.start()
@@ -123,6 +120,23 @@ class LoadSession:
             await self.close()
             raise
         return self
+
+    async def _open_source(self) -> None:
+        assert self._client is not None
+        if self.processes > 1:
+            mps = MultiProcessSource(self.cfg, self.processes)
+            self._source = mps
+            await mps.open()
+        else:
+            self._source = InProcessSource(self.cfg, self.traffic.client(self._client), self._payloads)
+
+    async def use_processes(self, count: int) -> None:
+        """Measure the next levels with `count` client processes (`--processes auto`)."""
+        if self._source is not None:
+            await self._source.close()
+            self._source = None
+        self.processes = count
+        await self._open_source()
 
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
@@ -173,7 +187,7 @@ class LoadSession:
         """One level: windows until stable, over the latency limit, `-r` windows, or the server is lost."""
         cfg, source = self.cfg, self.source
         st = Stabilizer(self.rule, mode=cfg.mode, value=value, batch_size=cfg.batch_size,
-                        processes=cfg.processes, cpu_threshold=CLIENT_BOUND_UTIL)
+                        processes=self.processes, cpu_threshold=CLIENT_BOUND_UTIL)
         self.traffic.reset()
         await source.start_level(value)
         interrupted: str | None = None
@@ -386,11 +400,21 @@ async def _sweep(cfg: LoadConfig, session: LoadSession, writer: RunWriter) -> in
         distribution=cfg.request_distribution, warmup_requests=cfg.warmup_request_count,
         processes=cfg.processes), flush=True)
     await session.warmup()
+    cores = autoproc.usable_cores()
+    if cfg.processes_auto:
+        _err(autoproc.start_message(cores))
     code = EXIT_OK
     trials = Trials()
     for i, value in enumerate(cfg.levels()):
         print(console.level_header(cfg.mode, value), flush=True)
         level = await session.measure(value)
+        while cfg.processes_auto:
+            more = autoproc.more_processes(level, session.processes, cores)
+            if more is None:
+                break
+            _err(autoproc.step_message(level, session.processes, more))
+            await session.use_processes(more)
+            level = await session.measure(value)
         writer.add(trials.add(value, level) if cfg.repeats > 1 else level, session.merged_windows)
         print(console.level_report(level, protocol=cfg.protocol, collect_metrics=cfg.collect_metrics),
               flush=True)

@@ -289,6 +289,8 @@ class WindowStats:
     cpu_ns: int = 0
     server: ServerDelta | None = None
     gpu_samples: list[GpuSample] = field(default_factory=list)
+    loop_lag_ns_total: int = 0  # summed event-loop waits of the probe's samples (loadgen.looplag)
+    loop_lag_samples: int = 0
 
     @property
     def completed(self) -> int:

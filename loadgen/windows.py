@@ -66,6 +66,8 @@ def combine_processes(parts: Sequence[WindowStats]) -> WindowStats:
         delayed=sum(p.delayed for p in parts),
         dropped=sum(p.dropped for p in parts),
         cpu_ns=sum(p.cpu_ns for p in parts),
+        loop_lag_ns_total=sum(p.loop_lag_ns_total for p in parts),
+        loop_lag_samples=sum(p.loop_lag_samples for p in parts),
         server=next((p.server for p in parts if p.server is not None), None),
         gpu_samples=next((p.gpu_samples for p in parts if p.gpu_samples), []),
     )

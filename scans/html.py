@@ -96,13 +96,14 @@ def server_tables(data: ReportData) -> str:
                 fmt(p.p95_us and p.p95_us / 1e3), fmt(p.p99_us and p.p99_us / 1e3),
                 fmt(p.queue_us and p.queue_us / 1e3), fmt(p.compute_infer_us and p.compute_infer_us / 1e3),
                 fmt(p.network_us and p.network_us / 1e3),
+                fmt(p.client_own_us and p.client_own_us / 1e3),
                 DASH if p.gpu_util is None else f"{100 * p.gpu_util:.0f}%",
                 "yes" if p.stable else '<span class="bad">no</span>',
                 DASH if p.saturated is None else esc(p.saturated),
             ])
         load = "concurrency" if s.mode == "concurrency" else "request rate"
         header = [load, "infer/s", "p50 ms", "p95 ms", "p99 ms", "queue ms", "compute infer ms",
-                  "network ms", "GPU util", "stable", "saturated"]
+                  "network ms", "client's own ms", "GPU util", "stable", "saturated"]
         parts.append(f"<h3>{esc(s.label)} <span class=\"note\">({esc(s.source)}, batch "
                      f"{esc(s.batch_size if s.batch_size is not None else 'unknown')})</span></h3>"
                      + table(header, rows, left=0))

@@ -49,6 +49,7 @@ class ServerPoint:
     client_recv_us: float | None = None
     gpu_util: float | None = None  # fraction 0-1, mean over GPUs
     saturated: str | None = None  # the run JSON's verdict (None for perf_analyzer CSVs)
+    client_own_us: float | None = None  # the client's own share of a latency (loadgen.looplag)
 
     @property
     def has_breakdown(self) -> bool:
@@ -147,6 +148,7 @@ def server_point(lv: LevelResult) -> ServerPoint:
         client_send_us=us(lv.client.send_ns),
         client_recv_us=us(lv.client.recv_ns),
         gpu_util=util,
+        client_own_us=lv.client.own_latency_ns and lv.client.own_latency_ns / 1000.0,
     )
 
 
