@@ -112,7 +112,7 @@ def test_processes_auto_adds_a_process_when_the_client_limits(
 
     async def go() -> list[int]:
         async with runner.LoadSession(cfg) as session:
-            code = await runner._sweep(cfg, session)
+            code = await runner._sweep(cfg, session, runner.RunWriter(cfg, session.stats_available))
             assert code == 0 and session.processes == 2
             first = await session.measure(2)
             return [first.client.processes]
