@@ -33,7 +33,7 @@ from loadgen.result import (
     Verdict,
 )
 from saturate.errors import ConfigError
-from scans.pa_args import GPU_FLAGS, GpuKind, PaLauncher, pa_arguments
+from scans.pa_args import GPU_FLAGS, GpuKind, PaLauncher, mask_argv, mask_text, pa_arguments, token_values
 from scans.pa_console import ConsoleLevel, parse_console, parse_failures
 
 Echo = Callable[[str], None]
@@ -142,15 +142,17 @@ def parse_outcome(
         if msg is not None:
             out.append(flagged_level(mode, value, batch_size, "unstable", msg))
         else:
-            why = failures.run_error or "perf_analyzer stopped before recording this level"
-            out.append(flagged_level(mode, value, batch_size, "interrupted", why))
+            why = failures.run_error or f"perf_analyzer (exit {returncode}) stopped before recording it"
+            out.append(flagged_level(mode, value, batch_size, "failed", why))
     if not out and failures.run_error is not None:
         value = requested[0] if requested else 1.0
-        out.append(flagged_level(mode, value, batch_size, "interrupted", failures.run_error))
+        out.append(flagged_level(mode, value, batch_size, "failed", failures.run_error))
     return out
 
 
-async def _pump(stream: asyncio.StreamReader | None, sink: list[str], echo: Echo | None) -> None:
+async def _pump(
+    stream: asyncio.StreamReader | None, sink: list[str], echo: Echo | None, secrets: Sequence[str] = ()
+) -> None:
     if stream is None:
         return
     while True:
@@ -160,7 +162,7 @@ async def _pump(stream: asyncio.StreamReader | None, sink: list[str], echo: Echo
         line = raw.decode(errors="replace").rstrip("\n")
         sink.append(line)
         if echo is not None:
-            echo(line)
+            echo(mask_text(line, secrets))
 
 
 async def run_pa(
@@ -174,7 +176,10 @@ async def run_pa(
     echo: Echo | None = echo_stderr,
     console_file: Path | None = None,
 ) -> PaOutcome:
-    """Run perf_analyzer to completion (killed when cancelled) and parse what it left."""
+    """Run perf_analyzer to completion (killed when cancelled) and parse what it left.
+
+    The outcome's argv, stdout and stderr (and ``console_file``) have access tokens masked as ``***``.
+    """
     argv = launcher.command(args)
     if csv_file:
         Path(csv_file).unlink(missing_ok=True)  # a stale CSV must not pass for this run's
@@ -186,8 +191,9 @@ async def run_pa(
     )
     out: list[str] = []
     err: list[str] = []
+    secrets = token_values(argv)
     try:
-        await asyncio.gather(_pump(proc.stdout, out, echo), _pump(proc.stderr, err, echo))
+        await asyncio.gather(_pump(proc.stdout, out, echo, secrets), _pump(proc.stderr, err, echo, secrets))
         rc = await proc.wait()
     finally:
         if proc.returncode is None:
@@ -200,6 +206,7 @@ async def run_pa(
                     proc.kill()
                 await proc.wait()
     stdout, stderr = "\n".join(out) + "\n", "\n".join(err) + "\n"
+    argv, stdout, stderr = mask_argv(argv), mask_text(stdout, secrets), mask_text(stderr, secrets)
     if console_file is not None:
         console_file.parent.mkdir(parents=True, exist_ok=True)
         console_file.write_text(f"$ {' '.join(argv)}\n{stdout}--- stderr\n{stderr}--- exit code {rc}\n")
@@ -275,7 +282,7 @@ class PerfAnalyzerEngine:
         level = next((lv for lv in outcome.levels if _same(lv.value, value)), None)
         if level is None:
             why = f"perf_analyzer (exit {outcome.returncode}) recorded no level {value:g}"
-            level = flagged_level(cfg.mode, value, cfg.batch_size, "interrupted", why)
+            level = flagged_level(cfg.mode, value, cfg.batch_size, "failed", why)
         return replace(level, percentile=cfg.percentile)
 
     async def close(self) -> None:
