@@ -74,6 +74,7 @@ Stability = Literal[
     "over_latency_threshold",  # stabilising latency reached --latency-threshold
     "empty_window",  # a window of the last 3 recorded no completed request: lengthen -p
     "interrupted",  # ended early (server died, Ctrl-C); holds what was measured
+    "failed",  # the measuring tool (perf_analyzer) failed the level; its message is the verdict's reason
 ]
 Saturation = Literal["client", "server_queue", "gpu", "none"]
 

@@ -10,13 +10,15 @@ once); another engine (perf_analyzer) implements the same protocol.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from loadgen.config import LoadConfig, Range
 from loadgen.result import LevelResult
 from loadgen.runner import LoadSession, WindowProgress
+from saturate.errors import ConfigError
 
 #: ``--engine`` choices; another engine adds its name here and a branch in :func:`make_engine`.
 ENGINES: tuple[str, ...] = ("saturate", "perf_analyzer")
@@ -75,6 +77,36 @@ class LoadgenEngine:
             await session.close()
 
 
+#: The settings ``--engine-option KEY=VALUE`` takes per engine, and the variables that fill them.
+ENGINE_OPTIONS: dict[str, dict[str, str | None]] = {
+    "saturate": {},
+    "perf_analyzer": {"image": "SATURATE_PA_IMAGE", "gpu": "SATURATE_PA_GPU", "dir": "SATURATE_PA_DIR",
+                      "binary": None},
+}
+
+
+def engine_options(
+    engine: str, pairs: Sequence[str], environ: Mapping[str, str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` flags → the engine's options (sorted), variables filling the keys not given.
+
+    The result goes into ``ScanConfig.engine_options`` and so into scan.json's config.
+    """
+    known = ENGINE_OPTIONS.get(engine, {})
+    opts: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in known:
+            allowed = ", ".join(f"{k}=" for k in known) or "none"
+            raise ConfigError(f"--engine-option {pair!r}: engine {engine} takes {allowed}")
+        opts[key] = value
+    env = os.environ if environ is None else environ
+    for key, var in known.items():
+        if key not in opts and var and env.get(var):
+            opts[key] = env[var]
+    return tuple(sorted(opts.items()))
+
+
 def make_engine(
     name: str,
     workdir: Path,
@@ -90,7 +122,7 @@ def make_engine(
     """
     if name == "saturate":
         return LoadgenEngine(on_window=on_window)
-    if name == "perf_analyzer":  # issue #8: options image, gpu, binary, dir (or SATURATE_PA_* variables)
+    if name == "perf_analyzer":  # options image, gpu, binary, dir (see ENGINE_OPTIONS)
         from scans.pa_engine import PerfAnalyzerEngine
-        return PerfAnalyzerEngine.from_options(workdir, echo, options)
+        return PerfAnalyzerEngine.from_options(workdir, echo, options, environ={})
     raise ValueError(f"unknown engine {name!r}")

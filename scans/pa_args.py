@@ -10,6 +10,7 @@ names as ``saturate load``); settings it has no flag for (``--processes``, ``--s
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,17 @@ from saturate.errors import ConfigError, ToolMissingError
 
 GpuKind = Literal["none", "nvidia", "rocm"]
 GPU_FLAGS: dict[str, tuple[str, ...]] = {"none": (), "nvidia": ("--nv",), "rocm": ("--rocm",)}
-#: The header perf_analyzer sends to carry Triton's access token (``-H name:value``).
-TOKEN_HEADER = "triton-access-token"
+#: The header that carries Triton's access token (``-H name:value``), per protocol: Triton's gRPC
+#: endpoint expects the ``triton-grpc-protocol-`` prefix (PyTriton 0.7 / Triton 2.51 restricted protocols).
+TOKEN_HEADERS: dict[str, str] = {
+    "grpc": "triton-grpc-protocol-triton-access-token",
+    "http": "triton-access-token",
+}
+
+
+def token_header(protocol: str, token: str) -> str:
+    """perf_analyzer's ``-H`` value carrying ``token`` for ``protocol`` (grpc|http)."""
+    return f"{TOKEN_HEADERS.get(protocol, TOKEN_HEADERS['http'])}:{token}"
 
 
 def _num(x: float) -> str:
@@ -76,7 +86,7 @@ def pa_arguments(cfg: LoadConfig, csv_file: str | None = None, value: float | No
         args += ["--collect-metrics", "--metrics-url", cfg.resolved_metrics_url.split("://", 1)[-1]]
         args += ["--metrics-interval", str(cfg.metrics_interval_ms)]
     if cfg.access_token:
-        args += ["-H", f"{TOKEN_HEADER}:{cfg.access_token}"]
+        args += ["-H", token_header(cfg.protocol, cfg.access_token)]
     if cfg.verbose:
         args.append("-v")
     return args
@@ -92,6 +102,11 @@ def csv_path_in(args: Sequence[str]) -> str | None:
         if a.startswith("-f") and len(a) > 2 and not a.startswith("--"):
             return a[2:]
     return None
+
+
+def find_binary(name: str) -> str | None:
+    """``name`` on PATH, else beside this Python (``make perf-analyzer`` puts it in the venv's bin/)."""
+    return shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
 
 
 @dataclass(frozen=True)
@@ -111,11 +126,11 @@ class PaLauncher:
     def command(self, args: Sequence[str]) -> list[str]:
         """The full argv; checks the image and the tools first (one-line errors)."""
         if self.image is None:
-            exe = shutil.which(self.binary)
+            exe = find_binary(self.binary)
             if exe is None:
                 raise ToolMissingError(
-                    f"{self.binary} not found on PATH; install it (pip install perf-analyzer) or pass "
-                    "--image SDK.sif to run it inside the Triton SDK image (see apptainer/README.md)"
+                    f"{self.binary} not found on PATH or in {Path(sys.executable).parent}; install it with "
+                    "'make perf-analyzer' or pass --image SDK.sif to run it inside the Triton SDK image"
                 )
             return [exe, *args]
         if not Path(self.image).is_file():

@@ -14,6 +14,7 @@ from saturate.errors import ConfigError
 from saturate.version import saturate_version
 from scans.pa_args import GPU_FLAGS, PaLauncher, csv_path_in
 from scans.pa_engine import run_pa
+from scans.pa_export import attach_export, read_profile_export, write_latency_file
 
 
 def add_pa(sub: argparse._SubParsersAction[Any]) -> None:
@@ -94,16 +95,24 @@ def run_pa_cli(args: argparse.Namespace) -> int:
         launcher, pa_args, str(csv_abs), mode=mode, batch_size=int(batch) if batch and batch.isdigit() else 1,
         requested=requested, console_file=out / "pa_console.txt",
     ))
+    levels = outcome.levels
+    json_file = args.json_file if args.json_file is not None else out / "pa.json"
+    export = _flag(pa_args, "--profile-export-file")
+    if export is not None and Path(export).is_file():  # raw latencies: pa.npz beside pa.json, for merge
+        pct = _flag(pa_args, "--percentile")
+        levels, lats, durs = attach_export(levels, read_profile_export(export),
+                                           int(pct) if pct and pct.isdigit() else None)
+        write_latency_file(Path(json_file).with_suffix(".npz"), lats, durs,
+                           [lv.batch_size or 1 for lv in levels])
     run = RunResult(
         tool={"name": "perf_analyzer", "via": "saturate pa", "saturate_version": saturate_version()},
         config={"engine": "perf_analyzer", "argv": outcome.argv, "exit_code": outcome.returncode,
-                "mode": mode},
-        levels=outcome.levels,
+                "mode": mode, "profile_export_file": export},
+        levels=levels,
     )
-    json_file = args.json_file if args.json_file is not None else out / "pa.json"
     run.write(json_file)
-    for lv in outcome.levels:
+    for lv in levels:
         print(describe(lv))
-    print(f"saturate pa: perf_analyzer exit {outcome.returncode}; {len(outcome.levels)} levels; "
+    print(f"saturate pa: perf_analyzer exit {outcome.returncode}; {len(levels)} levels; "
           f"CSV {csv_abs}; JSON {json_file}", file=sys.stderr)
     return outcome.returncode

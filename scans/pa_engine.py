@@ -143,15 +143,17 @@ def parse_outcome(
         if msg is not None:
             out.append(flagged_level(mode, value, batch_size, "unstable", msg))
         else:
-            why = failures.run_error or "perf_analyzer stopped before recording this level"
-            out.append(flagged_level(mode, value, batch_size, "interrupted", why))
+            why = failures.run_error or f"perf_analyzer (exit {returncode}) stopped before recording it"
+            out.append(flagged_level(mode, value, batch_size, "failed", why))
     if not out and failures.run_error is not None:
         value = requested[0] if requested else 1.0
-        out.append(flagged_level(mode, value, batch_size, "interrupted", failures.run_error))
+        out.append(flagged_level(mode, value, batch_size, "failed", failures.run_error))
     return out
 
 
-async def _pump(stream: asyncio.StreamReader | None, sink: list[str], echo: Echo | None) -> None:
+async def _pump(
+    stream: asyncio.StreamReader | None, sink: list[str], echo: Echo | None, secrets: Sequence[str] = ()
+) -> None:
     if stream is None:
         return
     while True:
@@ -161,7 +163,7 @@ async def _pump(stream: asyncio.StreamReader | None, sink: list[str], echo: Echo
         line = raw.decode(errors="replace").rstrip("\n")
         sink.append(line)
         if echo is not None:
-            echo(line)
+            echo(mask_all(line, list(secrets)))
 
 
 async def run_pa(
@@ -175,12 +177,12 @@ async def run_pa(
     echo: Echo | None = echo_stderr,
     console_file: Path | None = None,
 ) -> PaOutcome:
-    """Run perf_analyzer to completion (killed when cancelled) and parse what it left."""
+    """Run perf_analyzer to completion (killed when cancelled) and parse what it left.
+
+    The outcome's argv, stdout and stderr (and ``console_file``) have access tokens masked as ``***``.
+    """
     argv = launcher.command(args)
     secrets = argv_tokens(argv)  # perf_analyzer takes the token only as a -H argument: masked everywhere
-    if echo is not None and secrets:
-        shown = echo
-        echo = lambda line: shown(mask_all(line, secrets))  # noqa: E731
     if csv_file:
         Path(csv_file).unlink(missing_ok=True)  # a stale CSV must not pass for this run's
     proc = await asyncio.create_subprocess_exec(
@@ -192,7 +194,7 @@ async def run_pa(
     out: list[str] = []
     err: list[str] = []
     try:
-        await asyncio.gather(_pump(proc.stdout, out, echo), _pump(proc.stderr, err, echo))
+        await asyncio.gather(_pump(proc.stdout, out, echo, secrets), _pump(proc.stderr, err, echo, secrets))
         rc = await proc.wait()
     finally:
         if proc.returncode is None:
@@ -281,7 +283,7 @@ class PerfAnalyzerEngine:
         level = next((lv for lv in outcome.levels if _same(lv.value, value)), None)
         if level is None:
             why = f"perf_analyzer (exit {outcome.returncode}) recorded no level {value:g}"
-            level = flagged_level(cfg.mode, value, cfg.batch_size, "interrupted", why)
+            level = flagged_level(cfg.mode, value, cfg.batch_size, "failed", why)
         return replace(level, percentile=cfg.percentile)
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from loadgen.config import LoadConfig, Range, parse_range, parse_shape
 from loadgen.traffic_cli import shape_dist_flags, shape_dist_from_args
 from saturate.errors import ConfigError
-from scans.engines import ENGINES
+from scans.engines import ENGINES, engine_options
 from scans.server_scan import ScanConfig, ServerScan
 from scans.serverproc import ServeConfig, zoo_shapes
 from scans.stats import batch_sizes_from
@@ -59,6 +59,9 @@ def add_server(sub: argparse._SubParsersAction[Any]) -> None:
     grp.add_argument("--batch-sizes", default=None, help="comma list, e.g. 1,16 (default 1)")
     grp.add_argument("--batch-range", default=None, help="LO:HI, the powers of two between, e.g. 1:64")
     g.add_argument("--engine", default="saturate", choices=ENGINES, help="what measures a level")
+    g.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="perf_analyzer engine: image=SDK.sif, gpu=none|nvidia|rocm, binary=PATH, dir=DIR "
+                   "(recorded in scan.json; SATURATE_PA_IMAGE/_GPU/_DIR fill the keys not given)")
     g = p.add_argument_group("measurement (as saturate load / perf_analyzer)")
     g.add_argument("-p", "--measurement-interval", type=int, default=5000, metavar="MS", help="window ms")
     g.add_argument("-s", "--stability-percentage", type=float, default=10.0, help="default 10")
@@ -117,7 +120,8 @@ def scan_config(args: argparse.Namespace) -> ScanConfig:
     )
     sources = tuple(s.strip() for s in args.monitor_source.split(",") if s.strip())
     return ScanConfig(out=args.out, load=load, concurrencies=concurrency, batch_sizes=tuple(batches),
-                      engine=args.engine, latency_budget_ms=args.latency_budget_ms, resume=args.resume,
+                      engine=args.engine, engine_options=engine_options(args.engine, args.engine_option),
+                      latency_budget_ms=args.latency_budget_ms, resume=args.resume,
                       monitor=not args.no_monitor, monitor_interval_s=args.monitor_interval,
                       monitor_sources=sources, serve=serve)
 

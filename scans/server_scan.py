@@ -125,7 +125,7 @@ def failed_level(batch: int, concurrency: int, why: str) -> LevelResult:
 
 
 def is_failed(level: LevelResult) -> bool:
-    return level.stability == "interrupted"
+    return level.stability in ("interrupted", "failed")
 
 
 async def check_max_batch(cfg: LoadConfig, batches: tuple[int, ...]) -> None:
@@ -240,6 +240,8 @@ class ServerScan:
                 self.monitor.phase("")
         if failed is not None:
             level = failed_level(batch, conc, failed)
+        elif level.stability == "failed":  # the engine's tool failed it: its own message, kept as is
+            failed = "; ".join(level.verdict.reasons) or "the engine failed this level"
         usage = scanio.monitor_usage(self.out / scanio.MONITOR_NAME, name) if self.monitor else None
         verdict = decide(level, usage)
         level = dataclasses.replace(level, verdict=verdict.verdict())

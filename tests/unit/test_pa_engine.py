@@ -1,6 +1,6 @@
 """perf_analyzer engine: CSV + console + failure parsing on every real fixture, the argument list built
-from a LoadConfig, and the command lines run through recording stand-ins for ``perf_analyzer`` and
-``apptainer`` (real runs need the real binaries; these tests never claim to measure anything)."""
+from a LoadConfig, and the real perf_analyzer run with no server (against a real server:
+tests/integration/test_pa_scan.py); only ``apptainer`` is a recording stand-in."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port
+from pa_binary import perf_analyzer
 
 from loadgen.config import LoadConfig, Range
 from loadgen.csvfmt import read_csv
 from saturate.cli import main
 from saturate.errors import ConfigError, ToolMissingError
+from scans.engines import engine_options
 from scans.pa_args import PaLauncher, csv_path_in, pa_arguments
 from scans.pa_engine import PerfAnalyzerEngine, parse_outcome
 
-FIX = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "perf_analyzer"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "perf_analyzer"
 CSVS = sorted(FIX.glob("*.csv"))
 
 
@@ -104,12 +107,12 @@ def test_bad_model_and_wrong_shape_become_flagged_levels_with_pa_words() -> None
     assert len(runs) == 3
     for run in runs[:2]:
         (lv,) = parse_outcome(run["stdout"], run["stderr"], int(run["rc"]), None, requested=[1.0])
-        assert lv.stability == "interrupted" and not lv.stable and not lv.verdict.valid
+        assert lv.stability == "failed" and not lv.stable and not lv.verdict.valid
         assert lv.verdict.reasons == [
             "error: failed to get model metadata: Request for unknown model: 'does_not_exist' is not found"
         ]
     (shape,) = parse_outcome(runs[2]["stdout"], runs[2]["stderr"], 99, None, batch_size=4, requested=[1.0])
-    assert shape.concurrency == 1 and shape.batch_size == 4 and shape.stability == "interrupted"
+    assert shape.concurrency == 1 and shape.batch_size == 4 and shape.stability == "failed"
     assert "unexpected shape for input 'pf_points'" in shape.verdict.reasons[0]
     assert shape.verdict.reasons[0].startswith("Thread [0] had error:")
 
@@ -125,7 +128,7 @@ def test_arguments_from_load_config() -> None:
         "-m", "particlenet", "-u", "10.0.0.5:8001", "-i", "grpc", "-b", "4",
         "--concurrency-range", "1:8:2", "--shape", "pf_points:2,50", "--shape", "sv_mask:1,5",
         "--measurement-mode", "time_windows", "-p", "2000", "-s", "25", "-r", "6", "--percentile=95",
-        "--async", "-f", "out.csv", "--verbose-csv", "-H", "triton-access-token:tok",
+        "--async", "-f", "out.csv", "--verbose-csv", "-H", "triton-grpc-protocol-triton-access-token:tok",
     ]
     rate = LoadConfig(model="m", protocol="http", request_rate_range=Range(50, 150, 50),
                       request_distribution="poisson", collect_metrics=True, latency_threshold_ms=20)
@@ -138,22 +141,10 @@ def test_arguments_from_load_config() -> None:
     assert csv_path_in(args) == "r.csv" and csv_path_in(["-fx.csv"]) == "x.csv"
 
 
-# ------------------------------------------------------------------ recording stand-ins on PATH
+# ------------------------------------------------------------------ the real perf_analyzer, no server
 
-STANDIN = """#!{py}
-import os, shutil, sys
-with open(os.environ["PA_RECORD"], "a") as f:
-    f.write("perf_analyzer\\t" + "\\t".join(sys.argv[1:]) + "\\n")
-fix = os.environ["PA_FIXTURE"]
-args = sys.argv[1:]
-out = args[args.index("-f") + 1] if "-f" in args else None
-sys.stdout.write(open(fix + ".txt").read())
-if os.path.exists(fix + ".stderr.txt"):
-    sys.stderr.write(open(fix + ".stderr.txt").read())
-if out and os.path.exists(fix + ".csv"):
-    shutil.copyfile(fix + ".csv", out)
-sys.exit(int(os.environ.get("PA_RC", "0")))
-"""
+# perf_analyzer runs for real here (make perf-analyzer); only apptainer, which cannot run on these
+# machines, is a stand-in: it records its argv and execs the tool it was asked for.
 APPTAINER = """#!{py}
 import os, sys
 with open(os.environ["PA_RECORD"], "a") as f:
@@ -167,18 +158,17 @@ os.execvp(tool, [tool, *rest])
 
 
 @pytest.fixture
-def standins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A bin dir with stand-ins for perf_analyzer and apptainer first on PATH; returns the record file."""
+def apptainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The apptainer stand-in and the real perf_analyzer first on PATH; returns the record file."""
+    real = Path(perf_analyzer())
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, text in (("perf_analyzer", STANDIN), ("apptainer", APPTAINER)):
-        p = bin_dir / name
-        p.write_text(text.format(py=sys.executable))
-        p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    p = bin_dir / "apptainer"
+    p.write_text(APPTAINER.format(py=sys.executable))
+    p.chmod(p.stat().st_mode | stat.S_IEXEC)
     record = tmp_path / "argv.tsv"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{real.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("PA_RECORD", str(record))
-    monkeypatch.setenv("PA_FIXTURE", str(FIX / "pa_grpc_verbose"))
     return record
 
 
@@ -186,65 +176,36 @@ def _calls(record: Path) -> list[list[str]]:
     return [line.split("\t") for line in record.read_text().splitlines()]
 
 
-def test_engine_runs_one_level_from_path(standins: Path, tmp_path: Path) -> None:
-    cfg = LoadConfig(model="particlenet_like", url="127.0.0.1:8001", batch_size=4,
-                     concurrency_range=Range(1, 4, 1), percentile=95, access_token="tok")
-    engine = PerfAnalyzerEngine(PaLauncher(), tmp_path / "pa", echo=None)
-    level = asyncio.run(engine.measure(cfg, 2))
-    asyncio.run(engine.close())
-    (call,) = _calls(standins)
-    assert call[0] == "perf_analyzer"
-    assert call[1:] == pa_arguments(cfg, str(tmp_path / "pa" / "pa_c2_b4.csv"), 2)
-    assert level.concurrency == 2 and level.stable and level.throughput.infer_per_s == 673.409
-    assert level.percentile == 95 and level.batch_size == 4
-    assert (tmp_path / "pa" / "pa_c2_b4.txt").read_text().startswith("$ ")
-
-
-def test_engine_inside_the_image_binds_its_workdir(standins: Path, tmp_path: Path) -> None:
+def test_engine_inside_the_image_binds_its_workdir(apptainer: Path, tmp_path: Path) -> None:
     image = tmp_path / "sdk.sif"
     image.write_text("not a real image; the apptainer stand-in never opens it")
-    cfg = LoadConfig(model="particlenet_like", batch_size=4, concurrency_range=Range(1, 1, 1))
+    url = f"127.0.0.1:{free_port()}"  # nobody listens: the real perf_analyzer fails, in its own words
+    cfg = LoadConfig(model="particlenet_like", url=url, batch_size=4, concurrency_range=Range(1, 1, 1),
+                     access_token="s3cret")
     engine = PerfAnalyzerEngine(PaLauncher(image=str(image), gpu="rocm"), tmp_path / "w", echo=None)
     level = asyncio.run(engine.measure(cfg, 1))
-    app, pa = _calls(standins)
+    (app,) = _calls(apptainer)
     work = str((tmp_path / "w").resolve())
     assert app[:6] == ["apptainer", "exec", "--rocm", "--bind", work, str(image)]
-    assert app[6] == "perf_analyzer" and app[7:] == pa[1:]
-    assert level.concurrency == 1 and level.throughput.infer_per_s == 622.253
+    assert app[6] == "perf_analyzer" and app[7:] == pa_arguments(cfg, f"{work}/pa_c1_b4.csv", 1)
+    assert level.concurrency == 1 and level.stability == "failed" and not level.verdict.valid
+    assert level.verdict.reasons[0].startswith("error: failed to get model metadata")
+    console = (tmp_path / "w" / "pa_c1_b4.txt").read_text()
+    assert "s3cret" not in console and "triton-grpc-protocol-triton-access-token:***" in console
 
 
-def test_engine_flags_a_failed_run(standins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PA_FIXTURE", str(FIX / "pa_stability_partial"))
-    cfg = LoadConfig(model="identity_fp32", concurrency_range=Range(3, 3, 1))
-    level = asyncio.run(PerfAnalyzerEngine(PaLauncher(), tmp_path, echo=None).measure(cfg, 3))
-    assert level.stability == "unstable" and "for concurrency 3" in level.verdict.reasons[0]
-
-
-def test_saturate_pa_cli_raw(standins: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "o"
-    rc = main(["pa", "--out", str(out), "--", "-m", "particlenet_like", "-b", "4",
-               "--concurrency-range", "1:4"])
-    assert rc == 0
-    (call,) = _calls(standins)
-    assert call[1:] == ["-m", "particlenet_like", "-b", "4", "--concurrency-range", "1:4",
-                        "-f", str((out / "pa.csv").resolve())]
-    doc = json.loads((out / "pa.json").read_text())
-    assert doc["schema"] == "saturate.run/1" and len(doc["levels"]) == 4
-    assert doc["levels"][3]["throughput"]["infer_per_s"] == 1088.98
-    assert "concurrency 4: 1088.98 infer/s" in capsys.readouterr().out
-
-
-def test_saturate_pa_passes_pa_exit_code(
-    standins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PA_FIXTURE", str(tmp_path / "none"))
-    (tmp_path / "none.txt").write_text("")
-    (tmp_path / "none.stderr.txt").write_text(
-        "error: failed to get model metadata: Request for unknown model: 'x' is not found\n")
-    monkeypatch.setenv("PA_RC", "99")
-    assert main(["pa", "--out", str(tmp_path / "o"), "--", "-m", "x"]) == 99
+def test_saturate_pa_passes_pa_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"127.0.0.1:{free_port()}"
+    rc = main(["pa", "--binary", perf_analyzer(), "--out", str(tmp_path / "o"), "--",
+               "-m", "x", "-u", url, "-H", "triton-grpc-protocol-triton-access-token:s3cret"])
+    assert rc == 99  # perf_analyzer's own exit code for a failed metadata request
     doc = json.loads((tmp_path / "o" / "pa.json").read_text())
-    assert doc["levels"][0]["verdict"]["reasons"][0].startswith("error: failed to get model metadata")
+    (lv,) = doc["levels"]
+    assert lv["stability"] == "failed" and lv["concurrency"] == 1
+    assert lv["verdict"]["reasons"][0].startswith("error: failed to get model metadata")
+    for name in ("pa.json", "pa_console.txt"):
+        assert "s3cret" not in (tmp_path / "o" / name).read_text()
+    assert "s3cret" not in capsys.readouterr().err
 
 
 def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], needle: str) -> None:
@@ -255,8 +216,9 @@ def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], needle
 
 def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # no perf_analyzer, apptainer or sbatch here
-    _one_line_exit_2(["pa", "--out", str(tmp_path), "--", "-m", "x"], capsys, "perf_analyzer not found")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no apptainer or sbatch here
+    _one_line_exit_2(["pa", "--binary", "no_such_pa", "--out", str(tmp_path), "--", "-m", "x"], capsys,
+                     "no_such_pa not found")
     _one_line_exit_2(["pa", "--image", str(tmp_path / "missing.sif"), "--", "-m", "x"], capsys,
                      "missing.sif not found")
     image = tmp_path / "sdk.sif"
@@ -264,12 +226,12 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
     _one_line_exit_2(["pa", "--image", str(image), "--", "-m", "x"], capsys, "apptainer not found")
     _one_line_exit_2(["pa"], capsys, "give perf_analyzer's arguments")
     with pytest.raises(ToolMissingError):
-        PaLauncher().command(["-m", "x"])
+        PaLauncher(binary="no_such_pa").command(["-m", "x"])
     with pytest.raises(ConfigError):
         PaLauncher(gpu="intel").command([])  # type: ignore[arg-type]
 
 
-def test_engine_from_options(standins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_from_options(apptainer: Path, tmp_path: Path) -> None:
     engine = PerfAnalyzerEngine.from_options(tmp_path / "scan", None, {}, environ={})
     assert engine.launcher.image is None and engine.workdir == (tmp_path / "scan" / "perf_analyzer").resolve()
     engine = PerfAnalyzerEngine.from_options(None, None, {}, environ={"SATURATE_PA_DIR": str(tmp_path / "d")})
@@ -281,6 +243,9 @@ def test_engine_from_options(standins: Path, tmp_path: Path, monkeypatch: pytest
     assert engine.launcher.gpu == "nvidia" and str(engine.workdir) in engine.launcher.binds
     with pytest.raises(ConfigError, match="gpu 'intel'"):
         PerfAnalyzerEngine.from_options(tmp_path, None, {}, environ={"SATURATE_PA_GPU": "intel"})
-    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(ToolMissingError, match="perf_analyzer not found"):
-        PerfAnalyzerEngine.from_options(tmp_path, None, {}, environ={})
+    with pytest.raises(ToolMissingError, match="no_such_pa not found"):
+        PerfAnalyzerEngine.from_options(tmp_path, None, {"binary": "no_such_pa"}, environ={})
+    assert engine_options("perf_analyzer", ["gpu=rocm"], {"SATURATE_PA_DIR": "d", "SATURATE_PA_GPU": "x"}) \
+        == (("dir", "d"), ("gpu", "rocm"))
+    with pytest.raises(ConfigError, match="takes image=, gpu=, dir=, binary="):
+        engine_options("perf_analyzer", ["colour=red"], {})
