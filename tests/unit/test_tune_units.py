@@ -106,7 +106,8 @@ def test_bad_input_is_one_line_and_exit_2(extra: list[str], words: str, tmp_path
 
 def test_summary_and_winner_command_from_a_document() -> None:
     doc = {"config": {"model": "mlp", "backend": "torch", "device": "cpu", "latency_budget_ms": 20.0,
-                      "tail": {"percentile": 95}, "load": {"measurement_interval_ms": 500, "shapes": {"x": [2, 100]}}},
+                      "tail": {"percentile": 95},
+                      "load": {"measurement_interval_ms": 500, "shapes": {"x": [2, 100]}}},
            "candidates": [
                {"candidate": {"name": "i1_mb64_d0_pnone", "instances": 1, "max_batch": 64,
                               "max_queue_delay_us": 0, "preferred_batch": []}, "status": "measured",
