@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ServerProcess
+from conftest import FIXTURES, REPO, ServerProcess
 
 from loadgen.result import RunResult
 
@@ -179,7 +179,7 @@ def test_client_template_with_the_perf_analyzer_engine(tmp_path: Path) -> None:
     (out / "rendezvous.env").write_text("HOST=10.1.2.3\nHTTP_PORT=1\nGRPC_PORT=2\nMETRICS_PORT=3\nTOKEN=tk\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    fix = REPO.parent / "shared" / "fixtures" / "perf_analyzer" / "pa_grpc_verbose"
+    fix = FIXTURES / "perf_analyzer" / "pa_grpc_verbose"
     stand_in = bin_dir / "perf_analyzer"
     stand_in.write_text(
         f"#!{sys.executable}\nimport shutil, sys\nargs = sys.argv[1:]\n"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES as SHARED_FIXTURES
+from conftest import FIXTURES as TEST_FIXTURES
 
 from loadgen.csvfmt import CsvOptions, parse_csv, read_csv, render, write_csv
 from loadgen.result import GpuSample, ServerDelta, WindowStats
 from loadgen.windows import StabilityRule, Stabilizer
 
-FIXTURES = SHARED_FIXTURES / "perf_analyzer"
+FIXTURES = TEST_FIXTURES / "perf_analyzer"
 CSV_FILES = sorted(FIXTURES.glob("*.csv"))
 
 # The options each fixture was produced with (fixtures/perf_analyzer/README.md), as the CLI would pass them.
