@@ -173,6 +173,11 @@ def _register_serve(sub: argparse._SubParsersAction[Any]) -> None:
         help="token that guards the statistics/repository endpoints (generated and printed when absent)",
     )
     g.add_argument(
+        "--guard-statistics",
+        action="store_true",
+        help="statistics need the token on a loopback bind too (a shared node's other users reach loopback)",
+    )
+    g.add_argument(
         "--log-verbose", type=_nonneg, default=0, metavar="N", help="Triton log verbosity (default 0)"
     )
     p.set_defaults(func=run_serve)
@@ -200,6 +205,7 @@ def run_serve(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         bind=args.bind,
         access_token=args.access_token,
+        guard_statistics=args.guard_statistics,
         log_verbose=args.log_verbose,
     )
     return serve(config)

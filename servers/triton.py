@@ -43,6 +43,7 @@ class ServerConfig:
     metrics_port: int = 8002
     bind: str = "127.0.0.1"
     access_token: str | None = None
+    guard_statistics: bool = False  # --guard-statistics: the token guards statistics on loopback too
     log_verbose: int = 0
 
     def __post_init__(self) -> None:
@@ -155,7 +156,7 @@ def build_triton(config: ServerConfig, spec: ModelSpec, backend: Backend) -> tup
         log_verbose=config.log_verbose,
         exit_on_error=True,
     )
-    endpoints = restricted_endpoints(config.bind)
+    endpoints = restricted_endpoints(config.bind, config.guard_statistics)
     security = TritonSecurityConfig(access_token=token, restricted_endpoints=endpoints)
     triton = Triton(config=triton_config, security_config=security)
     batcher = DynamicBatcher(
@@ -212,7 +213,7 @@ def serve(config: ServerConfig) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-            print(access_note(config.bind), file=sys.stderr, flush=True)
+            print(access_note(config.bind, config.guard_statistics), file=sys.stderr, flush=True)
             print(ready_line(config), flush=True)
             watch = hygiene.ModelWatch(config.bind, config.http_port, spec.name)
             while not stop.wait(0.5):

@@ -25,7 +25,7 @@ SECRET = "tok-3f9a1c77e2"
 
 @pytest.fixture(scope="module")
 def mlp() -> Iterator[ServerProcess]:
-    server = start_server("mlp")
+    server = start_server("mlp", ["--guard-statistics"])  # the token tests need statistics guarded
     yield server
     server.stop()
 

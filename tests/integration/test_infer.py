@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
-    s = start_server("mlp", ["--max-batch", "16"])
+    s = start_server("mlp", ["--max-batch", "16", "--guard-statistics"])  # the wrong-token case
     yield s
     assert s.stop() == 0
 

@@ -20,7 +20,7 @@ FAST = ("-p", "500", "-s", "60", "-r", "4", "--continue-on-unstable")
 
 @pytest.fixture(scope="module")
 def mlp() -> Iterator[ServerProcess]:
-    server = start_server("mlp")
+    server = start_server("mlp", ["--guard-statistics"])  # the token tests need statistics guarded
     yield server
     server.stop()
 

@@ -23,7 +23,7 @@ def test_mlp_batch_range(tmp_path: Path) -> None:
     assert doc["schema"] == SCHEMA
     assert [lv["batch_size"] for lv in doc["levels"]] == [1, 2, 4, 8]
     assert all(lv["mode"] == "direct" and lv["direct"]["trials"] == 10 for lv in doc["levels"])
-    progress = [ln for ln in done.stderr.splitlines() if "items/s" in ln]
+    progress = [ln for ln in done.stderr.splitlines() if ln.startswith("scan direct: batch")]
     assert len(progress) == 4
     rows = list(csv.DictReader((out / "direct.csv").read_text().splitlines()))
     assert [int(r["batch_size"]) for r in rows] == [1, 2, 4, 8]
