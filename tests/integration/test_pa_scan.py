@@ -52,7 +52,7 @@ def test_scan_server_with_the_perf_analyzer_engine(
         assert call[call.index("-u") + 1] == srv.grpc_url and call[call.index("-b") + 1] == "4"
         assert call[call.index("--concurrency-range") + 1] == f"{c}:{c}:1"
         assert call[call.index("-p") + 1] == "700"
-        assert f"triton-access-token:{srv.token}" in call
+        assert f"triton-grpc-protocol-triton-access-token:{srv.token}" in call  # the gRPC header
     doc = json.loads((out / "scan.json").read_text())
     assert doc["config"]["engine"] == "perf_analyzer"
     got = {(lv["concurrency"], lv["batch_size"]): lv["throughput"]["infer_per_s"] for lv in doc["levels"]}
