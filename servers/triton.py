@@ -183,6 +183,35 @@ def ready_line(config: ServerConfig) -> str:
     )
 
 
+# PyTriton 0.7 (pytriton/proxy/model.py): instance N>0 of a model reads its config from instance 0's
+# handshake socket within 1 s; on a loaded machine that read is refused and the load fails. One retry.
+_HANDSHAKE_RACE = "get_config_from_handshake_server"
+
+
+def start_triton(config: ServerConfig, spec: ModelSpec, backend: Backend) -> tuple[Any, str] | None:
+    """Build and run Triton; a model PyTriton cannot load is one line on stderr and ``None``."""
+    from pytriton.exceptions import PyTritonError
+    from tritonclient.utils import InferenceServerException
+
+    for attempt in (1, 2):
+        triton, token = build_triton(config, spec, backend)
+        try:
+            triton.run()
+            return triton, token
+        except (InferenceServerException, PyTritonError) as exc:
+            triton.stop()
+            text = str(exc)
+            if _HANDSHAKE_RACE in text and attempt == 1:
+                print("saturate serve: PyTriton's instance handshake timed out (a loaded machine); "
+                      "loading once more", file=sys.stderr, flush=True)
+                continue
+            first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+            print(f"saturate serve: Triton could not load {spec.name}: {first[:300]} "
+                  "(rerun with --log-verbose 1 for Triton's log)", file=sys.stderr, flush=True)
+            return None
+    return None
+
+
 def serve(config: ServerConfig) -> int:
     """Serve until SIGTERM/SIGINT (exit 0) or until Triton dies (exit 1)."""
     stop = threading.Event()
@@ -202,9 +231,11 @@ def serve(config: ServerConfig) -> int:
         print(f"saturate serve: loaded {spec.name}: {backend.describe()}", file=sys.stderr, flush=True)
         if stop.is_set():
             return 0
-        triton, token = build_triton(config, spec, backend)
+        started = start_triton(config, spec, backend)
+        if started is None:
+            return 1
+        triton, token = started
         try:
-            triton.run()
             hygiene.make_private(os.getpid())
             if config.access_token is None:
                 print(
