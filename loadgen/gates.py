@@ -162,28 +162,21 @@ class Failure:
 Named = Iterable[tuple[str, Mapping[str, float | None]]]
 
 
+def _check(gates: Iterable[Gate], named: Named, fails: Callable[[Gate, float | None], bool]) -> list[Failure]:
+    """Every (name, metrics) against every gate; ``fails`` decides from the gate and the value."""
+    gs = list(gates)
+    return [Failure(name, g, v) for name, metrics in named for g in gs
+            if fails(g, v := metric_value(metrics, g.metric))]
+
+
 def check_slo(gates: Iterable[Gate], levels: Named) -> list[Failure]:
     """SLO gates on every (name, metrics): a level fails a gate that is false or whose value is missing."""
-    gs = list(gates)
-    out: list[Failure] = []
-    for name, metrics in levels:
-        for g in gs:
-            v = metric_value(metrics, g.metric)
-            if v is None or not g.holds(v):
-                out.append(Failure(name, g, v))
-    return out
+    return _check(gates, levels, lambda g, v: v is None or not g.holds(v))
 
 
 def check_fail_on(gates: Iterable[Gate], changes: Named) -> list[Failure]:
     """``--fail-on`` gates on relative changes: fails where the expression is true (missing → skipped)."""
-    gs = list(gates)
-    out: list[Failure] = []
-    for name, delta in changes:
-        for g in gs:
-            v = metric_value(delta, g.metric)
-            if v is not None and g.holds(v):
-                out.append(Failure(name, g, v))
-    return out
+    return _check(gates, changes, lambda g, v: v is not None and g.holds(v))
 
 
 def verdict(gates: Iterable[Gate], failures: list[Failure]) -> dict[str, Any]:

@@ -97,8 +97,8 @@ def test_replayed_intervals_follow_the_file(pn: ServerProcess, tmp_path: Path) -
 
 def test_ramp_reports_latency_against_offered_rate(pn: ServerProcess, tmp_path: Path) -> None:
     js = tmp_path / "ramp.json"
-    res = run_cli("load", "-m", "particlenet", "-u", pn.grpc_url, "--request-rate-ramp", "10:60:3s", *FIXED,
-                  "-p", "500", "--json", str(js), timeout=120)
+    res = run_cli("load", "-m", "particlenet", "-u", pn.grpc_url, "--request-rate-ramp", "10:60:6s", *FIXED,
+                  "-p", "1000", "--json", str(js), timeout=120)
     assert res.returncode == 0, res.stderr
     doc = json.loads(js.read_text())
     assert doc["schema"] == "saturate.ramp/1"

@@ -3,7 +3,7 @@
 - a 3-candidate grid, interrupted by SIGINT after its first candidate and finished with --resume;
 - a quick search whose first candidate's server is killed mid-measurement (recorded, search goes on);
 - -u URL against one module-scoped server: client-only tune, and a budget below the fastest request.
-Short windows (-p 300, 3 windows), concurrency up to 2, a loose tail rule (206 samples for p95).
+Short windows (-p 500, 3 windows), concurrency up to 2, a loose tail rule (206 samples for p95).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from conftest import REPO, ServerProcess, run_cli, start_server
 
 pytestmark = pytest.mark.integration
 
-FAST = ("-m", "mlp", "--latency-budget-ms", "200", "-p", "300", "-r", "3", "-s", "1000",
+FAST = ("-m", "mlp", "--latency-budget-ms", "200", "-p", "500", "-r", "3", "-s", "1000",
         "--tail-confidence", "0.9", "--tail-margin", "2.5", "--max-concurrency", "2",
         "--warmup-request-count", "20")
 
