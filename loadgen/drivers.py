@@ -20,6 +20,7 @@ import numpy as np
 from loadgen.clients.base import Client, Payload
 from loadgen.looplag import LoopLagProbe
 from loadgen.result import WindowStats
+from loadgen.waker import Waker, make_waker
 
 DELAY_TOLERANCE_NS = 1_000_000
 #: Back-off after a connection-level failure, so a dead server does not spin the client.
@@ -203,7 +204,13 @@ class OpenLoop:
         await _finish(list(self._inflight), drain_s)
 
     async def _dispatch(self, t0: int) -> None:
-        offsets = self.offsets.tolist()
+        waker = make_waker()  # a timerfd on Linux: sends on time to tens of µs (loadgen/waker.py)
+        try:
+            await self._send_loop(t0, self.offsets.tolist(), waker)
+        finally:
+            waker.close()
+
+    async def _send_loop(self, t0: int, offsets: list[int], waker: Waker) -> None:
         n, payloads, npay = len(offsets), self.payloads, len(self.payloads)
         clock, cap, rec = time.perf_counter_ns, self.max_outstanding, self.recorder
         i = 0
@@ -211,7 +218,7 @@ class OpenLoop:
             target = t0 + offsets[i % n] + (i // n) * self.period_ns
             now = clock()
             if target > now:
-                await asyncio.sleep((target - now) / 1e9)
+                await waker.until(target)
                 continue
             if cap and self.outstanding >= cap:
                 rec.drop(target)

@@ -1,5 +1,6 @@
 """What a level sends beyond fixed shapes and rates: the runner's one seam to `loadgen.shapes` (drawn
-shapes, counted as sent) and `loadgen.schedules` (how late the sends were against a recorded schedule).
+shapes, counted as sent) and `loadgen.schedules` (how late the sends were against the schedule:
+recorded, ramped, or a constant/Poisson rate).
 
 `Traffic.payloads` builds the level's payloads (fixed shapes as `loadgen.inputs` does, or one per
 distinct drawn shape), `client` wraps the connection so the shapes sent are counted, `reset` starts
@@ -53,4 +54,6 @@ class Traffic:
             out["shapes"] = self._counter.histogram(self.cfg.shape_dist)
         if self.cfg.schedule is not None:
             out["schedule"] = {**self.cfg.schedule.to_dict(), "send_lag": send_lag(merged)}
+        elif self.cfg.request_rate_range is not None:
+            out["send_lag"] = send_lag(merged)  # a constant or Poisson rate: how late its sends were
         return dataclasses.replace(level, traffic=out) if out else level
