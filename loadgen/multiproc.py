@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
 import queue
 import time
 from multiprocessing.sharedctypes import SynchronizedArray
@@ -23,6 +24,7 @@ from loadgen.config import LoadConfig
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
 from loadgen.inputs import build_requests
 from loadgen.result import WindowStats
+from loadgen.signals import die_with_parent
 from loadgen.sources import DRAIN_S, make_driver
 from loadgen.windows import combine_processes
 from saturate import errors as errs
@@ -37,8 +39,10 @@ def _error_reply(exc: BaseException) -> tuple[str, str]:
     return "RuntimeError", f"{type(exc).__name__}: {exc}"
 
 
-def worker_main(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, counters: Any) -> None:
-    """Entry point of one worker process (spawned)."""
+def worker_main(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, counters: Any,
+                parent_pid: int) -> None:
+    """Entry point of one worker process (spawned); it ends with its parent, even a SIGKILLed one."""
+    die_with_parent(parent_pid)
     try:
         eventloop.run(_worker(index, count, cfg, cmds, out, counters), cfg.event_loop)
     except BaseException as exc:  # reported to the parent, which raises it there
@@ -105,7 +109,8 @@ class MultiProcessSource:
         self._out = ctx.Queue()
         self._counters: SynchronizedArray[Any] = ctx.Array("q", self.count)
         self._procs = [ctx.Process(target=worker_main, name=f"saturate-load-{i}", daemon=True,
-                                   args=(i, self.count, cfg, self._cmds[i], self._out, self._counters))
+                                   args=(i, self.count, cfg, self._cmds[i], self._out, self._counters,
+                                         os.getpid()))
                        for i in range(self.count)]
 
     async def open(self) -> None:

@@ -37,3 +37,21 @@ def stop_on_signals(session: Stoppable) -> Iterator[Callable[[], int]]:
     finally:
         for sig in sigs:
             loop.remove_signal_handler(sig)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker: SIGTERM when the parent dies, SIGKILL included (Linux ``prctl(PR_SET_PDEATHSIG)``);
+    exits at once if the parent is already gone. Elsewhere a no-op."""
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)

@@ -138,3 +138,16 @@ def test_sigterm_with_processes_stops_the_workers(mlp: ServerProcess, tmp_path: 
     assert not alive, [p.cmdline() for p in alive]
     assert _levels(js)[-1]["stability"] == "interrupted"
     assert not (_sems() - before)
+
+
+def test_sigkill_of_the_parent_ends_its_workers(mlp: ServerProcess, tmp_path: Path) -> None:
+    proc = _popen("load", "-m", "mlp", "-u", mlp.grpc_url, "--access-token", mlp.token, "--processes", "2",
+                  "--concurrency-range", "2:4:2", *FAST, "--json", str(tmp_path / "run.json"))
+    _wait_progress(proc, 1)
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if "worker_main" in " ".join(p.cmdline()) or "multiprocessing" in " ".join(p.cmdline())]
+    assert len(workers) >= 2, [p.cmdline() for p in psutil.Process(proc.pid).children(recursive=True)]
+    proc.kill()  # no handler runs: only PR_SET_PDEATHSIG (loadgen/signals.py) ends the workers
+    proc.communicate(timeout=30)
+    _gone, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, [p.cmdline() for p in alive]
