@@ -34,6 +34,7 @@ from loadgen.result import (
     Throughput,
     WindowSummary,
 )
+from loadgen.histogram import level_block
 from loadgen.stats import summarize
 from saturate.errors import ConfigError
 
@@ -124,7 +125,10 @@ def export_level(
             request_rate=exp.value if rate else None, batch_size=batch_size, stable=True,
             throughput=tput, latency=lat, client=ClientStats(send_ns=0, recv_ns=0),
         )
-    return replace(base, latency=lat, requests=counts, windows=windows, throughput=tput,
+    per_window = [exp.latencies_ns[(exp.completed_at_ns >= lo) & (exp.completed_at_ns < hi)]
+                  for lo, hi in itertools.pairwise(exp.boundaries_ns)] or [exp.latencies_ns]
+    extras = {**base.extras, "histogram": level_block(per_window)}  # merges like a saturate level's
+    return replace(base, latency=lat, requests=counts, windows=windows, throughput=tput, extras=extras,
                    percentile=percentile if percentile is not None else base.percentile)
 
 
