@@ -1,98 +1,205 @@
-"""perf_analyzer vs `saturate load` on the same server and levels: throughput and p50/p95 side by
-side with their ratio. Skipped (with a message) when no `perf_analyzer` is on PATH.
+"""Parity benchmark: the real perf_analyzer and `saturate load` on the same server and levels.
 
-    python benchmarks/vs_perf_analyzer.py [-u HOST:PORT -m MODEL] [--concurrency 1:4] [-p 2000]
+For each server (the null KServe server of benchmarks/null_kserve.py, the served MLP, the served
+ParticleNet), each level (concurrency 1, 4, 16, 64 and two request rates) and each repetition, the
+tools run one after another in a rotating order (interleaved, so drift hits both alike): perf_analyzer
+sync, perf_analyzer ``--async`` and saturate for concurrency; perf_analyzer and saturate for a rate. The
+tool is pinned (taskset) to CPU 0 and the server to the other CPUs. Both get the same rule
+(``-p W -s S -r R``). Per run it records throughput, p50 and p95 (their CSV / run JSON), the client CPU
+per request over the whole process (``RUSAGE_CHILDREN`` of the tool's process over the requests the server
+counted in its statistics while it ran), and saturate's own CPU per request inside the measured windows.
+It prints medians over the repetitions as a markdown table with the ratios saturate / perf_analyzer
+(throughput against perf_analyzer's better mode, latency against its sync mode). Numbers only.
 
-Without -u it starts the null KServe server (benchmarks/null_kserve.py) and uses model `null`.
+    python benchmarks/vs_perf_analyzer.py [--servers null,mlp,particlenet] [--reps 3] [--window-ms 1000]
+        [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import os
+import resource
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import null_kserve
+import tritonclient.grpc as grpcclient
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RATES = {"null": "500,2000", "mlp": "100,300", "particlenet": "20,60"}
+MODEL = {"null": "null", "mlp": "mlp", "particlenet": "particlenet"}
+# ParticleNet's inputs have variable dims (P points, S secondary vertices): one fixed jet size for both tools
+_JET = ("pf_points:2,64", "pf_features:20,64", "pf_mask:1,64",
+        "sv_points:2,8", "sv_features:11,8", "sv_mask:1,8")
+SHAPES = {"particlenet": [f for spec in _JET for f in ("--shape", spec)]}
 
 
-def rows(path: Path) -> dict[str, dict[str, str]]:
-    with path.open() as fh:
-        return {r["Concurrency"]: r for r in csv.DictReader(fh)}
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpus() -> tuple[str, str]:
+    """(the tool's CPU, the server's CPUs)."""
+    n = os.cpu_count() or 1
+    return ("0", ",".join(str(i) for i in range(1, n)) or "0")
+
+
+@contextmanager
+def server(kind: str, server_cpus: str) -> Iterator[str]:
+    """A running server of `kind` pinned to `server_cpus`; yields its gRPC URL."""
+    if kind == "null":
+        port = free_port()
+        proc = null_kserve.start(port, cpu=int(server_cpus.split(",")[0]))
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+        return
+    grpc_port, http, metrics = free_port(), free_port(), free_port()
+    fd, log_name = tempfile.mkstemp(prefix=f"vs_pa_{kind}_", suffix=".log")
+    cmd = ["taskset", "-c", server_cpus, sys.executable, "-m", "saturate", "serve", "--model", kind,
+           "--bind", "127.0.0.1", "--grpc-port", str(grpc_port), "--http-port", str(http),
+           "--metrics-port", str(metrics), "--max-batch", "64"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True)
+    os.close(fd)
+    try:
+        deadline = time.monotonic() + 300
+        while "saturate serve: ready" not in Path(log_name).read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} server did not start; see {log_name}")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{grpc_port}"
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def server_count(url: str, model: str) -> int:
+    """Successful requests the server counted so far (its statistics)."""
+    with grpcclient.InferenceServerClient(url) as c:
+        stats = c.get_inference_statistics(model, as_json=True)
+    return int(stats["model_stats"][0]["inference_stats"]["success"].get("count", 0))
+
+
+def children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float], rule: list[str],
+             tool_cpu: str) -> dict[str, float] | None:
+    """One run of one tool on one level: its numbers, or None when it failed."""
+    kind, value = level
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        lv_flag = (["--concurrency-range", str(int(value))] if kind == "c"
+                   else ["--request-rate-range", f"{value:g}"])
+        base = ["-m", model, "-u", url, "-i", "grpc", *lv_flag, *rule, *SHAPES.get(model, [])]
+        if tool.startswith("pa"):
+            cmd = [pa, *base, "-f", f"{out}.csv", *(["--async"] if tool == "pa_async" else [])]
+        else:
+            cmd = [sys.executable, "-m", "saturate", "load", *base, "--json", f"{out}.json", "--quiet"]
+        before_n, before_cpu = server_count(url, model), children_cpu_s()
+        res = subprocess.run(["taskset", "-c", tool_cpu, *cmd], cwd=REPO, capture_output=True, text=True,
+                             timeout=600)
+        cpu_s, n = children_cpu_s() - before_cpu, server_count(url, model) - before_n
+        if res.returncode != 0:
+            print(f"  {tool} {kind}={value:g}: exit {res.returncode}: "
+                  f"{(res.stderr or res.stdout).strip().splitlines()[-1:]}", file=sys.stderr)
+            return None
+        row: dict[str, float] = {"cpu_us_per_req": 1e6 * cpu_s / n if n else float("nan")}
+        if tool.startswith("pa"):
+            with open(f"{out}.csv") as fh:
+                (r,) = list(csv.DictReader(fh))[:1]
+            row.update(tput=float(r["Inferences/Second"]), p50=float(r["p50 latency"]),
+                       p95=float(r["p95 latency"]))
+        else:
+            (lv,) = json.loads(Path(f"{out}.json").read_text())["levels"]
+            row.update(tput=lv["throughput"]["infer_per_s"], p50=lv["latency_us"]["p50"],
+                       p95=lv["latency_us"]["p95"],
+                       window_cpu=lv["client"]["cpu_us_per_request"] or float("nan"))
+        return row
+
+
+def med(rows: list[dict[str, float]], key: str) -> float:
+    vals = [r[key] for r in rows if key in r]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b and b == b and a == a else "-"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-u", "--url", default="")
-    parser.add_argument("-m", "--model", default="null")
-    parser.add_argument("--concurrency", default="1:4")
-    parser.add_argument("-p", "--window-ms", default="2000")
-    parser.add_argument("--access-token", default=None)
-    args = parser.parse_args()
-    pa = shutil.which("perf_analyzer")
-    if pa is None:
-        print(
-            "vs_perf_analyzer: skipped (no perf_analyzer on PATH; see `saturate pa` / the Triton SDK image)"
-        )
-        return 0
-    server = None
-    url = args.url
-    if not url:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = null_kserve.start(port)
-        url = f"127.0.0.1:{port}"
-    common = [
-        "-m",
-        args.model,
-        "-u",
-        url,
-        "-i",
-        "grpc",
-        "--concurrency-range",
-        args.concurrency,
-        "-p",
-        args.window_ms,
-        "-s",
-        "25",
-        "-r",
-        "10",
-    ]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            pa_csv, sat_csv = Path(tmp) / "pa.csv", Path(tmp) / "sat.csv"
-            subprocess.run([pa, *common, "--async", "-f", str(pa_csv)], check=True, capture_output=True)
-            token = ["--access-token", args.access_token] if args.access_token else []
-            subprocess.run(
-                [sys.executable, "-m", "saturate", "load", *common, "-a", *token, "-f", str(sat_csv)],
-                check=True,
-                capture_output=True,
-                cwd=REPO,
-            )
-            theirs, ours = rows(pa_csv), rows(sat_csv)
-    finally:
-        if server is not None:
-            server.terminate()
-    print(
-        f"{'conc':>5} {'PA infer/s':>11} {'sat infer/s':>12} {'ratio':>6} {'PA p50':>8} {'sat p50':>8} "
-        f"{'ratio':>6} {'PA p95':>8} {'sat p95':>8} {'ratio':>6}"
-    )
-    for conc in sorted(set(theirs) & set(ours), key=int):
-        a, b = theirs[conc], ours[conc]
-        cells = []
-        for col in ("Inferences/Second", "p50 latency", "p95 latency"):
-            x, y = float(a[col]), float(b[col])
-            cells += [f"{x:>8.0f}", f"{y:>8.0f}", f"{(y / x if x else float('nan')):>6.2f}"]
-        print(f"{conc:>5} " + " ".join(cells))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--servers", default="null,mlp,particlenet")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--window-ms", type=int, default=1000)
+    p.add_argument("--stability", type=int, default=25, help="-s, percent")
+    p.add_argument("--max-trials", type=int, default=10, help="-r")
+    p.add_argument("--concurrency", default="1,4,16,64", help="levels against the null server")
+    p.add_argument("--served-concurrency", default="1,4,16", help="levels against the served models")
+    p.add_argument("--rates", action="append", default=[], metavar="SERVER=R1,R2")
+    args = p.parse_args()
+    pa = shutil.which("perf_analyzer") or str(REPO / ".venv" / "bin" / "perf_analyzer")
+    if not Path(pa).exists():
+        print("vs_perf_analyzer: no perf_analyzer (run `make perf-analyzer`)", file=sys.stderr)
+        return 2
+    rates = dict(DEFAULT_RATES, **dict(r.split("=", 1) for r in args.rates))
+    rule = ["-p", str(args.window_ms), "-s", str(args.stability), "-r", str(args.max_trials)]
+    tool_cpu, server_cpus = cpus()
+    results: dict[tuple[str, str, float, str], list[dict[str, float]]] = defaultdict(list)
+    order: list[tuple[str, str, float]] = []
+    for kind in args.servers.split(","):
+        concs = args.concurrency if kind == "null" else args.served_concurrency
+        levels = ([("c", float(c)) for c in concs.split(",")]
+                  + [("r", float(r)) for r in rates[kind].split(",")])
+        order += [(kind, lk, lv) for lk, lv in levels]
+        with server(kind, server_cpus) as url:
+            for rep in range(args.reps):
+                for lk, lv in levels:
+                    tools = ["pa_sync", "pa_async", "saturate"] if lk == "c" else ["pa_sync", "saturate"]
+                    k = rep % len(tools)
+                    for tool in tools[k:] + tools[:k]:  # rotate who goes first
+                        row = run_tool(tool, pa, url, MODEL[kind], (lk, lv), rule, tool_cpu)
+                        if row is not None:
+                            results[(kind, lk, lv, tool)].append(row)
+                print(f"  {kind}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+    print(f"\nperf_analyzer vs saturate load: medians of {args.reps} interleaved repetitions; tool on CPU "
+          f"{tool_cpu}, server on CPU {server_cpus}; `{' '.join(rule)}`; gRPC. Ratios: saturate / "
+          "perf_analyzer (throughput vs PA's better mode, latency vs PA sync; rates: PA's rate mode).\n")
+    print("| server | level | PA sync infer/s | PA async infer/s | saturate infer/s | ratio | PA p50 µs | "
+          "saturate p50 µs | ratio | PA p95 µs | saturate p95 µs | ratio | PA CPU µs/req (leaner mode) | "
+          "saturate CPU µs/req | ratio | saturate CPU µs/req in windows |")
+    print("|" + "---|" * 16)
+    for kind, lk, lv in order:
+        sync, asy, sat = (results[(kind, lk, lv, t)] for t in ("pa_sync", "pa_async", "saturate"))
+        best = max(med(sync, "tput"), med(asy, "tput") if asy else float("-inf"))
+        level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
+        cells = [kind, level, f"{med(sync, 'tput'):.0f}", f"{med(asy, 'tput'):.0f}" if asy else "-",
+                 f"{med(sat, 'tput'):.0f}", ratio(med(sat, "tput"), best)]
+        for key in ("p50", "p95"):
+            cells += [f"{med(sync, key):.0f}", f"{med(sat, key):.0f}", ratio(med(sat, key), med(sync, key))]
+        pa_cpu = min(med(sync, "cpu_us_per_req"), med(asy, "cpu_us_per_req") if asy else float("inf"))
+        cells += [f"{pa_cpu:.0f}", f"{med(sat, 'cpu_us_per_req'):.0f}",
+                  ratio(med(sat, "cpu_us_per_req"), pa_cpu), f"{med(sat, 'window_cpu'):.0f}"]
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 
