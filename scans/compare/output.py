@@ -129,7 +129,7 @@ def html_section(source: Path) -> tuple[str, str] | None:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    from scans.html import esc, figure, table
+    from scans.report.html import esc, figure, table
 
     parts = [f"<p>baseline: {esc(doc.get('baseline'))}; change = B/A - 1 [95% CI]; "
              "! regressed, + improved, = no significant change, ? no interval</p>"]

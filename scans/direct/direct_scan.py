@@ -4,7 +4,7 @@ Per batch size: a pool of synthetic input sets is made outside the timer; warm-u
 both ``warmup_trials`` calls and ``warmup_ns`` have passed (the seed scans dropped a single trial,
 which left their small-batch latencies ten times too high); then ``trials`` timed calls, back to back
 (sync) or with ``in_flight`` batches in flight on worker threads (async, each with its own CUDA
-stream or IOBinding). Statistics are in :mod:`scans.stats`. The run JSON and CSV are rewritten after
+stream or IOBinding). Statistics are in :mod:`scans.direct.timing`. The run JSON and CSV are rewritten after
 every batch size; an out-of-memory error at a batch size is recorded and ends the scan cleanly.
 """
 
@@ -21,11 +21,11 @@ from typing import Any, TextIO
 from loadgen.repeats import order
 from loadgen.shapes import ShapeDist
 from saturate.errors import ConfigError
-from scans.direct_shapes import pool_sizes, symbol_sizes
-from scans.directio import DirectLevel, write_outputs
+from scans.direct.direct_shapes import pool_sizes, symbol_sizes
+from scans.direct.directio import DirectLevel, write_outputs
+from scans.direct.runners import Call, Runner, is_oom, make_runner
+from scans.direct.timing import summarize_times
 from scans.env import environment
-from scans.runners import Call, Runner, is_oom, make_runner
-from scans.stats import summarize_times
 from servers.backends import BackendConfig, load_backend
 from servers.models import Array, ModelOptions, get_spec, synthetic_inputs
 
@@ -50,7 +50,7 @@ class DirectConfig:
     sizes: Mapping[str, int] = field(default_factory=dict)
     input_pool: int = 4
     seed: int = 0
-    shape_dist: ShapeDist | None = None  # drawn sizes per input set (scans.direct_shapes)
+    shape_dist: ShapeDist | None = None  # drawn sizes per input set (scans.direct.direct_shapes)
     repeats: int = 1  # --repeats: every batch size N times, round-robin (loadgen.repeats)
 
     def __post_init__(self) -> None:

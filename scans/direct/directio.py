@@ -29,7 +29,7 @@ from loadgen.result import (
     write_json_atomic,
 )
 from saturate.version import saturate_version
-from scans.stats import TimingSummary
+from scans.direct.timing import TimingSummary
 
 JSON_NAME = "direct.json"
 CSV_NAME = "direct.csv"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from saturate.errors import ConfigError
-from scans.jobs import ALIASES, DEFAULTS, REQUIRED, TEMPLATES, parse_params, render, submit
+from scans.jobs.slurm import ALIASES, DEFAULTS, REQUIRED, TEMPLATES, parse_params, render, submit
 from scans.merge import load_rank, merge_ranks
 from scans.pa_cli import add_pa
 

@@ -1,7 +1,7 @@
-"""Slurm job templates (scans/jobs/*.sbatch): parameters, rendering and ``sbatch`` submission.
+"""Slurm job templates (scans/jobs/templates/*.sbatch): parameters, rendering and ``sbatch`` submission.
 
 Templates hold ``{{name}}`` (the value as is: #SBATCH lines, numbers), ``{{q:name}}`` (the value
-shell-quoted) and ``{{include:file}}`` (another file of scans/jobs inlined, so the job script is
+shell-quoted) and ``{{include:file}}`` (another file of scans/jobs/templates inlined, so the job script is
 self-contained). Templates: ``scan`` (a: server + monitor + scan in one job), ``server`` and
 ``client`` (b: two jobs meeting through a rendezvous file; ``pair`` submits both) and ``multinode``
 (c: srun ranks share the concurrency from one agreed start time, then ``saturate merge``).
@@ -23,7 +23,7 @@ from loadgen.config import parse_range
 from saturate.errors import ConfigError, ToolMissingError
 from scans.pa_args import GPU_FLAGS
 
-JOBS_DIR = Path(__file__).with_name("jobs")
+JOBS_DIR = Path(__file__).with_name("templates")
 TEMPLATES = {"scan": ("scan",), "server": ("server",), "client": ("client",), "pair": ("server", "client"),
              "multinode": ("multinode",)}
 ALIASES = {"a": "scan", "b": "pair", "c": "multinode"}

@@ -1,4 +1,4 @@
-"""``saturate scan multiproc``: argparse → :class:`~scans.multiproc.MultiprocConfig` → run → summary."""
+"""``saturate scan multiproc``: argparse → :class:`~scans.multiproc.multiproc_scan.MultiprocConfig` → run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from saturate.errors import ConfigError
-from scans.topology import PINNINGS, numactl_prefix, plan_placements
-from scans.workloads import DirectWorkload, LoadgenWorkload, Phases, Workload
+from scans.multiproc.topology import PINNINGS, numactl_prefix, plan_placements
+from scans.multiproc.workloads import DirectWorkload, LoadgenWorkload, Phases, Workload
 
 WORKLOADS: tuple[str, ...] = ("direct", "loadgen")
 
@@ -98,7 +98,7 @@ def _workload(args: argparse.Namespace) -> Workload:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The MultiprocConfig of parsed flags (bad values → one-line ConfigError)."""
-    from scans.multiproc import MultiprocConfig
+    from scans.multiproc.multiproc_scan import MultiprocConfig
 
     placements = plan_placements(args.topology, args.processes, args.devices, args.pinning)
     if args.pinning == "numa":
@@ -111,7 +111,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_multiproc_cli(args: argparse.Namespace) -> int:
-    from scans.multiproc import JSON_NAME, ChildFailed, run_multiproc, summary_lines
+    from scans.multiproc.multiproc_scan import JSON_NAME, ChildFailed, run_multiproc, summary_lines
 
     cfg = config_from_args(args)
 

@@ -1,12 +1,12 @@
 """``saturate scan multiproc``: N pinned processes, one workload each, synchronised by barriers.
 
-The parent starts one child per :class:`~scans.topology.Placement` with the ``spawn`` context (under
+The parent starts one child per :class:`~scans.multiproc.topology.Placement` with the ``spawn`` context (under
 ``numactl`` for ``--pinning numa``) and acts as the barrier: children send "arrived" messages on a
 queue, the parent releases a phase (one event, all children at once) when every child has arrived.
 While it waits, the parent polls every child's exit code: a child that dies ends the run at once
 with a message naming it (its own error line when it sent one); a child that does not arrive within
 the barrier timeout ends it too. Never a bare ``Barrier.wait()``: the DeepSparse benchmark this
-follows hung forever at its barrier when a worker failed. Statistics: :mod:`scans.mpstats`.
+follows hung forever at its barrier when a worker failed. Statistics: :mod:`scans.multiproc.mpstats`.
 
 Output: ``OUT/multiproc.json`` (schema ``saturate.multiproc/1``, written on failure too) and
 ``OUT/multiproc_times.npz`` (per rank ``T{rank}``: the measured per-iteration times, int64 ns).
@@ -36,9 +36,9 @@ from saturate.errors import ConfigError, UsageError
 from saturate.tokens import MASK
 from saturate.version import saturate_version
 from scans.env import environment
-from scans.mpstats import ProcessMeasure, aggregate, process_summary
-from scans.topology import PINNINGS, Placement, format_cores, numactl_prefix
-from scans.workloads import PHASES, Phases, Timeline, Workload, child_main
+from scans.multiproc.mpstats import ProcessMeasure, aggregate, process_summary
+from scans.multiproc.topology import PINNINGS, Placement, format_cores, numactl_prefix
+from scans.multiproc.workloads import PHASES, Phases, Timeline, Workload, child_main
 
 SCHEMA = "saturate.multiproc/1"
 JSON_NAME = "multiproc.json"

@@ -1,7 +1,7 @@
 """The child side of ``saturate scan multiproc``: pinning, the phase protocol and the two workloads.
 
 Each child (started with the ``spawn`` context) pins itself, sets its device visibility, loads its
-workload, then walks the phases the parent coordinates (see :mod:`scans.multiproc`):
+workload, then walks the phases the parent coordinates (see :mod:`scans.multiproc.multiproc_scan`):
 
     setup → arrive "ready" → wait for release (no load)
     warm-up for ``warmup_ns`` → arrive "warm" → keep loading (unrecorded) until release
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from saturate.errors import UsageError
-from scans.topology import Placement
+from scans.multiproc.topology import Placement
 
 PHASES: tuple[str, ...] = ("ready", "warm", "measured")
 POLL_S = 0.005
@@ -191,7 +191,7 @@ class DirectWorkload:
 
         import torch
 
-        from scans.runners import make_runner
+        from scans.direct.runners import make_runner
         from servers.backends import BackendConfig, load_backend
         from servers.models import ModelOptions, get_spec, synthetic_inputs
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saturate.errors import ConfigError
-from scans import headline
-from scans.html import figure, page
-from scans.plots import PLOTS, STYLES, style_context
-from scans.report_extras import report_sections
-from scans.scaling import html_fragment, write_scaling
-from scans.sources import ReportData, load_directory, saturation_rows
+from scans.report import headline
+from scans.report.extras import report_sections
+from scans.report.html import figure, page
+from scans.report.plots import PLOTS, STYLES, style_context
+from scans.report.readers import ReportData, load_directory, saturation_rows
+from scans.report.scaling import html_fragment, write_scaling
 
 HTML_NAME = "report.html"
 PLOT_DIR = "plots"
@@ -31,7 +31,7 @@ class ReportConfig:
     style: str = "default"
     title: str = "saturate report"
     dpi: int = 100
-    compare: Path | None = None  # --compare DIR2: overlays (scans.overlay)
+    compare: Path | None = None  # --compare DIR2: overlays (scans.report.overlay)
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -71,7 +71,7 @@ def make_report(cfg: ReportConfig) -> Path:
         chart = "" if scaling.png is None else figure(scaling.png, "scaling", "strong and weak scaling vs N")
         extra.append(("Scaling", html_fragment(scaling.tables, chart)))
     if cfg.compare is not None:
-        from scans.overlay import compare_section
+        from scans.report.overlay import compare_section
 
         section = compare_section(cfg.source, data, cfg.compare, plot_dir, cfg.dpi)
         extra.insert(0, (f"Compared with {cfg.compare}", section))

@@ -84,7 +84,7 @@ def _plot(runs: list[tuple[str, list[LevelResult]]], dpi: int) -> bytes | None:
 
 
 def repeats_energy_section(source: Path, dpi: int = 100) -> tuple[str, str] | None:
-    from scans.html import esc, figure, table
+    from scans.report.html import esc, figure, table
 
     runs = _runs(source)
     has = any(lv.extras.get("repeats") or (lv.extras.get("energy") or {}).get("power_w") is not None

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scans.html import esc
+from scans.report.html import esc
 from scans.verdict import level_name
 
 SUMMARY_SCHEMA = "saturate.summary/1"

@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from scans.sources import ReportData, SaturationRow
+from scans.report.readers import ReportData, SaturationRow
 
 CSS = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }

@@ -14,9 +14,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from saturate.errors import ConfigError
-from scans.headline import Headline, from_directory
-from scans.html import esc, figure, table
-from scans.sources import ReportData, ServerSeries, load_directory
+from scans.report.headline import Headline, from_directory
+from scans.report.html import esc, figure, table
+from scans.report.readers import ReportData, ServerSeries, load_directory
 
 STYLE = {"A": {"linestyle": "-", "marker": "o"}, "B": {"linestyle": "--", "marker": "s"}}
 

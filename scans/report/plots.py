@@ -22,7 +22,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from monitors.summarize import Series
 from saturate.errors import ToolMissingError
-from scans.sources import ReportData, ServerSeries, saturation_rows
+from scans.report.readers import ReportData, ServerSeries, saturation_rows
 
 STYLES: tuple[str, ...] = ("default", "mplhep")
 

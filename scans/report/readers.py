@@ -98,7 +98,7 @@ class ReportData:
 
 
 #: saturate's own JSON that holds no levels: the report's summary, a ramp (loadgen.schedules), a
-#: comparison (scans.compare; drawn by scans.report_extras).
+#: comparison (scans.compare; drawn by scans.report.extras).
 OTHER_SCHEMAS = frozenset({"saturate.summary/1", "saturate.ramp/1", "saturate.compare/1"})
 _BATCH_IN_NAME = re.compile(r"(?:^|[_\-.])(?:batch(?:size)?|bs|b)[_\-=]?(\d+)(?![0-9])", re.IGNORECASE)
 _BATCH_IN_TXT = re.compile(r"^\s*Batch size:\s*(\d+)\s*$", re.MULTILINE)

@@ -285,7 +285,7 @@ def chart_png(cells: Sequence[Cell], dpi: int = 100) -> bytes | None:
 
 def html_fragment(tables: Sequence[Pivot], figure_html: str = "") -> str:
     """The report section: a note, the chart (already an HTML ``<figure>``) and the pivot tables."""
-    from scans.html import esc, table
+    from scans.report.html import esc, table
 
     parts = ['<p class="note">From sweep.jsonl: batch time t_N = N·b·1000 / items/s; strong scaling keeps '
              "N·b fixed, weak scaling keeps b fixed (DLBS definitions).</p>", figure_html]

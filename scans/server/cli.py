@@ -1,4 +1,4 @@
-"""``saturate scan server``: argparse → :class:`~scans.server_scan.ScanConfig` → the scan."""
+"""``saturate scan server``: argparse → :class:`~scans.server.server_scan.ScanConfig` → the scan."""
 
 from __future__ import annotations
 
@@ -6,30 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from loadgen.config import LoadConfig, Range, parse_range, parse_shape
+from loadgen.config import LoadConfig, Range, parse_shape
 from loadgen.traffic_cli import shape_dist_flags, shape_dist_from_args
 from saturate.errors import ConfigError
 from scans.engines import ENGINES, engine_options
-from scans.server_scan import ScanConfig, ServerScan
-from scans.serverproc import ServeConfig, zoo_shapes
-from scans.stats import batch_sizes_from
+from scans.flags import batch_sizes_from, parse_concurrency
+from scans.server.server_scan import ScanConfig, ServerScan
+from scans.server.serverproc import ServeConfig, zoo_shapes
 from servers.backends import BACKENDS
-
-
-def parse_concurrency(text: str) -> tuple[int, ...]:
-    """``1,2,4,8`` or a perf_analyzer range ``1:8[:step]``; ConfigError when empty or below 1."""
-    if ":" in text:
-        return tuple(int(v) for v in parse_range(text, "--concurrency", integer=True).values())
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise ConfigError("the concurrency list is empty; give e.g. --concurrency 1,2,4,8")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise ConfigError(f"--concurrency {text!r}: expected integers like 1,2,4 or a range 1:8") from None
-    if min(values) < 1:
-        raise ConfigError(f"--concurrency {text!r}: every value must be at least 1")
-    return values
 
 
 def add_server(sub: argparse._SubParsersAction[Any]) -> None:

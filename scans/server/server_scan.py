@@ -3,8 +3,8 @@
 Batch by batch, concurrency by concurrency, each level goes through a :class:`~scans.engines.LevelEngine`
 (the loadgen library in-process by default) while the monitor samples beside it with the level's name
 (``c4_b16``) as its phase. After every level the verdict (:mod:`scans.verdict`) joins the level with
-what the monitor saw, and the result directory (:mod:`scans.scanio`) is rewritten. ``--serve`` starts
-the server itself (:mod:`scans.serverproc`) and always stops it. ``--resume`` skips the levels that
+what the monitor saw, and the result directory (:mod:`scans.server.scanio`) is rewritten. ``--serve`` starts
+the server itself (:mod:`scans.server.serverproc`) and always stops it. ``--resume`` skips the levels that
 OUT's JSON already holds (levels that failed are measured again). SIGINT/SIGTERM end the scan between
 two windows: the level in progress is dropped, the levels done stay, and the exit code is 130/143.
 """
@@ -37,12 +37,12 @@ from monitors.config import MonitorConfig
 from monitors.monitor import Monitor
 from saturate.errors import ConfigError, ServerError, UsageError
 from saturate.version import saturate_version
-from scans import scanio
 from scans.engines import ENGINES, LevelEngine, make_engine
 from scans.env import environment
-from scans.headline import terminal_lines as headline_lines
-from scans.progress import ScanProgress
-from scans.serverproc import ServeConfig, ServedServer
+from scans.report.headline import terminal_lines as headline_lines
+from scans.server import scanio
+from scans.server.progress import ScanProgress
+from scans.server.serverproc import ServeConfig, ServedServer
 from scans.verdict import decide, level_name
 
 FAILED_PREFIX = "level failed: "

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from saturate.errors import ConfigError
-from scans.spec import apply_overrides, expand, load_spec
-from scans.sweep import RERUN, RESULTS_NAME, SweepOptions, read_results, run_sweep, should_run
+from scans.sweep.spec import apply_overrides, expand, load_spec
+from scans.sweep.sweep import RERUN, RESULTS_NAME, SweepOptions, read_results, run_sweep, should_run
 
 
 def add_sweep(sub: argparse._SubParsersAction[Any]) -> None:

@@ -1,4 +1,4 @@
-"""``saturate sweep SPEC``: run every experiment of a plan (:mod:`scans.spec`) and log it as JSON lines.
+"""``saturate sweep SPEC``: run every experiment of a plan (:mod:`scans.sweep.spec`) and log it as JSON lines.
 
 Each experiment runs ``python -m saturate <command> <flags> --out runs/<id>`` in its own process group
 with the spec's timeout (as dl-benchmark runs each test in a subprocess), its output going to
@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from saturate.errors import ConfigError
 from saturate.tokens import MASK, child_env, mask_all, without_token_flag
-from scans.spec import Experiment
+from scans.sweep.spec import Experiment
 
 RESULTS_NAME = "sweep.jsonl"
 RERUN: tuple[str, ...] = ("never", "onfail", "always")
