@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.result import write_json_atomic
-from scans.compare.stats import METRICS, Change, LevelChange
+from scans.compare.significance import METRICS, Change, LevelChange
 
 JSON_NAME = "compare.json"
 CSV_NAME = "compare.csv"
