@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -41,6 +38,8 @@ from loadgen.signals import stop_on_signals
 from loadgen.sources import InProcessSource, LoadSource
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
+from saturate.atomic import atomic_file
+from saturate.environment import CLIENT_PACKAGES, environment
 from saturate.errors import ServerError
 
 #: 0 every level valid; 1 a level failed (server lost, failed requests) or the sweep stopped on an
@@ -274,8 +273,8 @@ class RunWriter:
 
     def __init__(self, cfg: LoadConfig, server_stats: bool) -> None:
         self.cfg = cfg
-        self.result = RunResult(tool={"name": "saturate", "version": _version()}, env=environment(),
-                                config=cfg.to_dict())
+        self.result = RunResult(tool={"name": "saturate", "version": _version()},
+                                env=environment(CLIENT_PACKAGES, gpus=False), config=cfg.to_dict())
         self.csv = CsvOptions(mode=cfg.mode, percentile=cfg.percentile, verbose=cfg.verbose_csv,
                               metrics=cfg.collect_metrics, server_stats=server_stats)
         self._latencies: dict[str, np.ndarray[Any, Any]] = {}
@@ -307,34 +306,14 @@ class RunWriter:
             self._latencies[f"L{i}"] = np.concatenate(lat) if lat else np.zeros(0, np.int64)
             self._latencies[f"D{i}"] = np.array(dur, np.int64)
             self._latencies[f"B{i}"] = np.array(cfg.batch_size, np.int64)
-            tmp = Path(cfg.latency_file + ".tmp.npz")
-            np.savez(tmp, **self._latencies)
-            os.replace(tmp, cfg.latency_file)
+            with atomic_file(cfg.latency_file, "wb") as f:
+                np.savez(f, **self._latencies)
 
 
 def _version() -> str:
     from saturate.version import saturate_version
 
     return saturate_version()
-
-
-def environment() -> dict[str, Any]:
-    """Host, CPU, Python and client library versions for the run JSON's `env`."""
-    from importlib import metadata
-
-    out: dict[str, Any] = {
-        "host": platform.node(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "gpus": [],
-    }
-    for name in ("tritonclient", "grpcio", "aiohttp", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 # ------------------------------------------------------------------------------------------- sweep

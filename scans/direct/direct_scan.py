@@ -20,12 +20,12 @@ from typing import Any, TextIO
 
 from loadgen.repeats import order
 from loadgen.shapes import ShapeDist
+from saturate.environment import environment
 from saturate.errors import ConfigError
 from scans.direct.direct_shapes import pool_sizes, symbol_sizes
 from scans.direct.directio import DirectLevel, write_outputs
 from scans.direct.runners import Call, Runner, is_oom, make_runner
 from scans.direct.timing import summarize_times
-from scans.env import environment
 from servers.backends import BackendConfig, load_backend
 from servers.models import Array, ModelOptions, get_spec, synthetic_inputs
 

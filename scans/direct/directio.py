@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from loadgen.result import (
     Verdict,
     write_json_atomic,
 )
+from saturate.atomic import write_atomic
 from saturate.version import saturate_version
 from scans.direct.timing import TimingSummary
 
@@ -135,7 +135,5 @@ def write_outputs(
     """Rewrite ``direct.json`` (atomically) and ``direct.csv`` with every level so far."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out_dir / JSON_NAME, run_document(env, config, levels))
-    tmp = out_dir / f".{CSV_NAME}.tmp"
-    tmp.write_text(csv_text(levels))
-    os.replace(tmp, out_dir / CSV_NAME)
+    write_atomic(out_dir / CSV_NAME, csv_text(levels))
     write_extra_csv(out_dir / CSV_NAME, [LevelResult.from_dict(lv.to_dict()) for lv in levels])

@@ -32,10 +32,10 @@ import numpy as np
 
 from loadgen.result import write_json_atomic
 from saturate import errors
+from saturate.environment import environment
 from saturate.errors import ConfigError, UsageError
 from saturate.tokens import MASK
 from saturate.version import saturate_version
-from scans.env import environment
 from scans.multiproc.mpstats import ProcessMeasure, aggregate, process_summary
 from scans.multiproc.topology import PINNINGS, Placement, format_cores, numactl_prefix
 from scans.multiproc.workloads import PHASES, Phases, Timeline, Workload, child_main

@@ -7,11 +7,11 @@ images embedded as data URIs (the page opens anywhere, alone), tables and the en
 from __future__ import annotations
 
 import io
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from saturate.atomic import write_atomic
 from saturate.errors import ConfigError
 from scans.report import headline
 from scans.report.extras import report_sections
@@ -83,8 +83,4 @@ def make_report(cfg: ReportConfig) -> Path:
         data.skipped = [s for s in data.skipped if s[0] != "tune.json"]
     text = page(cfg.title, data, figures, saturation_rows(data), time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                 extra, headline=headline.html_section(headlines))
-    target = cfg.out / HTML_NAME
-    tmp = cfg.out / f".{HTML_NAME}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    return write_atomic(cfg.out / HTML_NAME, text)

@@ -22,6 +22,7 @@ from loadgen.extras_csv import write_extra_csv
 from loadgen.result import SCHEMA, LevelResult, RunResult, write_json_atomic
 from monitors.schema import HOST_DEVICE, PROC_PREFIX
 from monitors.summarize import Series, load
+from saturate.atomic import write_atomic
 from saturate.errors import ConfigError
 from scans.verdict import Usage, analysis, level_name
 
@@ -135,7 +136,5 @@ def append_monitor(previous: Path, current: Path) -> None:
         return
     old = previous.read_text()
     new_lines = current.read_text().splitlines(keepends=True) if current.is_file() else []
-    tmp = current.with_name(f".{current.name}.tmp")
-    tmp.write_text(old + "".join(new_lines[1:]))
-    tmp.replace(current)
+    write_atomic(current, old + "".join(new_lines[1:]))
     previous.unlink()

@@ -35,10 +35,10 @@ from loadgen.result import (
 )
 from monitors.config import MonitorConfig
 from monitors.monitor import Monitor
+from saturate.environment import environment
 from saturate.errors import ConfigError, ServerError, UsageError
 from saturate.version import saturate_version
 from scans.engines import ENGINES, LevelEngine, make_engine
-from scans.env import environment
 from scans.report.headline import terminal_lines as headline_lines
 from scans.server import scanio
 from scans.server.progress import ScanProgress

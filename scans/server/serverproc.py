@@ -1,6 +1,7 @@
-"""A ``saturate serve`` subprocess for scans and the demo: free loopback ports, a fresh access token,
-its own session (a Ctrl-C on the terminal does not reach it), and SIGTERM to its whole process group
-on :meth:`ServedServer.stop` — which callers run in ``finally`` so the server always goes away.
+"""A ``saturate serve`` subprocess for scans, the demo, the tune and the tests (``tests/conftest.py``):
+free loopback ports (:func:`free_port`, the one in the tree), a fresh access token passed in the
+environment, its own session (a Ctrl-C on the terminal does not reach it), and SIGTERM to its whole
+process group on :meth:`ServedServer.stop` — which callers run in ``finally`` so the server always goes away.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ServedServer:
     metrics_port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path | None = None  # where the child's ``python -m saturate`` is resolved (default: ours)
 
     @property
     def grpc_url(self) -> str:
@@ -102,7 +104,7 @@ class ServedServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                         env=child_env(self.token))
+                                         env=child_env(self.token), cwd=self.cwd)
         deadline = time.monotonic() + self.cfg.ready_timeout_s
         while time.monotonic() < deadline:
             if any(ln.startswith(READY_PREFIX) for ln in self._lines()):

@@ -1,4 +1,6 @@
-"""The ``env`` block of a run JSON: host, CPU, GPUs and the versions of the libraries that measured."""
+"""The ``env`` block of every run JSON (``saturate load``, ``scan direct|server|multiproc``): host, CPU
+model and count, OS, GPUs and the versions of the libraries that measured — one schema, one function.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+#: The libraries of an in-process measurement (the scans).
 PACKAGES: tuple[str, ...] = ("torch", "onnxruntime", "nvidia-pytriton", "tritonclient", "numpy")
+#: The libraries of the load client (``loadgen``), which never imports torch.
+CLIENT_PACKAGES: tuple[str, ...] = ("tritonclient", "grpcio", "aiohttp", "numpy")
 
 
 def cpu_model() -> str:
@@ -37,17 +42,18 @@ def gpu_list() -> list[dict[str, Any]]:
     return out
 
 
-def environment() -> dict[str, Any]:
-    """Host, CPU, core count, GPUs, Python and library versions (None where not installed)."""
+def environment(packages: tuple[str, ...] = PACKAGES, *, gpus: bool = True) -> dict[str, Any]:
+    """Host, CPU, core count, GPUs (torch's view; ``[]`` when ``gpus`` is false), Python and the versions
+    of ``packages`` (None where not installed)."""
     env: dict[str, Any] = {
         "host": platform.node(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "os": platform.platform(),
-        "gpus": gpu_list(),
+        "gpus": gpu_list() if gpus else [],
         "python": platform.python_version(),
     }
-    for name in PACKAGES:
+    for name in packages:
         key = "pytriton" if name == "nvidia-pytriton" else name
         try:
             env[key] = metadata.version(name)
