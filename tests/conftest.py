@@ -53,8 +53,13 @@ def start_server(
     Output goes to a log file (never a pipe that could fill and block the server).
     """
     log_path = Path(tempfile.mkstemp(prefix="serve-", suffix=".log", dir=log_dir)[1])
-    cfg = ServeConfig(model=model, extra=tuple(extra), ready_timeout_s=ready_timeout)
-    server = ServerProcess(cfg, log_path, token="test-token", cwd=REPO)
+    rest, bind = list(extra), "127.0.0.1"
+    if "--bind" in rest:  # the helper passes --bind itself, after the other flags
+        i = rest.index("--bind")
+        bind = rest[i + 1]
+        del rest[i:i + 2]
+    cfg = ServeConfig(model=model, extra=tuple(rest), ready_timeout_s=ready_timeout)
+    server = ServerProcess(cfg, log_path, token="test-token", bind=bind, cwd=REPO)
     server.start()
     return server
 

@@ -78,6 +78,7 @@ class ServedServer:
     metrics_port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     proc: subprocess.Popen[bytes] | None = None
+    bind: str = "127.0.0.1"  # the address it listens on; the URLs always connect through loopback
     cwd: Path | None = None  # where the child's ``python -m saturate`` is resolved (default: ours)
 
     @property
@@ -98,7 +99,7 @@ class ServedServer:
 
     def start(self) -> ServedServer:
         """Start and wait for the ready line; a ServerError (with the log's tail on stderr) if it fails."""
-        cmd = [sys.executable, "-m", "saturate", "serve", *self.cfg.args(), "--bind", "127.0.0.1",
+        cmd = [sys.executable, "-m", "saturate", "serve", *self.cfg.args(), "--bind", self.bind,
                "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
                "--metrics-port", str(self.metrics_port)]  # the token goes in the environment, not argv
         self.log.parent.mkdir(parents=True, exist_ok=True)
