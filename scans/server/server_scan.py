@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import signal
 import traceback
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -148,13 +149,21 @@ async def check_max_batch(cfg: LoadConfig, batches: tuple[int, ...]) -> None:
                           "(or serve with a larger --max-batch)")
 
 
+#: What checks the server before the first level: (the load settings, the batch sizes) → None or an error.
+Preflight = Callable[[LoadConfig, tuple[int, ...]], Coroutine[Any, Any, None]]
+
+
 class ServerScan:
     """One scan run; :meth:`run` returns the exit code."""
 
-    def __init__(self, cfg: ScanConfig, engine: LevelEngine | None = None) -> None:
+    def __init__(self, cfg: ScanConfig, engine: LevelEngine | None = None,
+                 preflight: Preflight = check_max_batch) -> None:
+        """``engine`` measures the levels (default: ``cfg.engine`` made at start); ``preflight`` checks the
+        server before any level (default :func:`check_max_batch`, one metadata call)."""
         self.cfg = cfg
         self.out = cfg.out
         self.engine = engine
+        self.preflight = preflight
         self.run_result = RunResult(tool={"name": "saturate", "version": saturate_version(),
                                           "command": "scan server"}, env=environment(), config=cfg.to_dict())
         self.verdicts: dict[str, dict[str, Any]] = {}
@@ -270,7 +279,7 @@ class ServerScan:
     async def _main(self, log: TextIO) -> None:
         load = self._load_config()
         if self.server is not None:
-            await check_max_batch(load, self.cfg.batch_sizes)
+            await self.preflight(load, self.cfg.batch_sizes)
         self._start_monitor(log)
         engine = self.engine if self.engine is not None else make_engine(
             self.cfg.engine, self.out, self._on_window, self._echo, dict(self.cfg.engine_options))
@@ -317,7 +326,7 @@ class ServerScan:
         """Run the grid; returns 0, 1 when a level failed, or 128+signal when SIGINT/SIGTERM ended it."""
         self._resume_state()
         if self.cfg.serve is None:
-            asyncio.run(check_max_batch(self.cfg.load, self.cfg.batch_sizes))  # before anything is written
+            asyncio.run(self.preflight(self.cfg.load, self.cfg.batch_sizes))  # before anything is written
         self.out.mkdir(parents=True, exist_ok=True)
         todo = [bc for bc in self.cfg.grid()
                 if level_name(bc[1], bc[0]) not in {scanio.name_of(lv) for lv in self.run_result.levels}]
