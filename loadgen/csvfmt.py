@@ -26,6 +26,7 @@ from loadgen.result import (
     Throughput,
 )
 from loadgen.stats import percentile_set
+from saturate.atomic import write_atomic
 
 SERVER_COLUMNS = (
     "Network+Server Send/Recv",
@@ -139,14 +140,7 @@ def write_csv(
     include_unreported: bool = False,
 ) -> None:
     """(Re)write the CSV atomically; call after every level so a crash leaves the levels so far."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", newline="") as f:
-        f.write(render(levels, opts, include_unreported=include_unreported))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    write_atomic(path, render(levels, opts, include_unreported=include_unreported), newline="")
 
 
 # ------------------------------------------------------------------------------------------ reader

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.result import LevelResult
+from saturate.atomic import atomic_file
 
 PERCENTILES = (50, 90, 95, 99)
 
@@ -60,11 +61,9 @@ def row(level: LevelResult) -> list[str]:
 def write_extra_csv(csv_path: str | os.PathLike[str], levels: Sequence[LevelResult]) -> Path:
     """Write the extra file beside ``csv_path`` (atomically) and return its path."""
     target = extra_path(csv_path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_file(target, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header())
         for lv in levels:
             w.writerow(row(lv))
-    os.replace(tmp, target)
     return target

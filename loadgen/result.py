@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from loadgen.summaries import (
     _us,
     empty_latencies,
 )
+from saturate.atomic import atomic_file
 
 __all__ = [
     "SCHEMA",
@@ -352,16 +352,6 @@ class RunResult:
 
 def write_json_atomic(path: str | os.PathLike[str], doc: Any) -> None:
     """Write ``doc`` as indented JSON so a reader never sees a half-written file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        json.dump(doc, f, indent=1, allow_nan=False)
+        f.write("\n")

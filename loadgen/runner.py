@@ -3,7 +3,8 @@ at window edges, outputs after every level, and a server lost mid-level.
 
 `LoadSession` is the library entry point (scans drive one level at a time through it); `run` is the
 whole `saturate load` sweep. The measurement rules live in `loadgen.windows`/`loadgen.level`, the
-result types in `loadgen.result`, the CSV in `loadgen.csvfmt`, the console text in `loadgen.console`.
+result types in `loadgen.result`, the files rewritten after every level in `loadgen.run_outputs`
+(JSON, CSV via `loadgen.csvfmt`, latency .npz), the console text in `loadgen.console`.
 """
 
 from __future__ import annotations
@@ -11,31 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
-from loadgen import autoproc, console, energy
+from loadgen import autoproc, console
 from loadgen import gates as gate_mod
 from loadgen.clients import make_client
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
-from loadgen.csvfmt import CsvOptions, write_csv
-from loadgen.extras_csv import write_extra_csv
 from loadgen.histogram import level_block
 from loadgen.level import StabilityRule
 from loadgen.metrics import MetricsPoller
 from loadgen.multiproc import MultiProcessSource
 from loadgen.repeats import Trials, more_rounds
-from loadgen.result import LevelResult, RunResult, WindowStats, WindowSummary
+from loadgen.result import LevelResult, WindowStats, WindowSummary
+from loadgen.run_outputs import RunWriter
 from loadgen.serverstats import model_delta
 from loadgen.signals import stop_on_signals
 from loadgen.sources import InProcessSource, LoadSource
@@ -264,77 +259,6 @@ async def _prepare(cfg: LoadConfig, client: Client, traffic: Traffic) -> tuple[b
     if stats:
         await client.statistics(cfg.model, cfg.model_version)
     return stats, payloads
-
-
-# ----------------------------------------------------------------------------------------- outputs
-
-
-class RunWriter:
-    """The run JSON, the perf_analyzer CSV and the latency file, rewritten after every level."""
-
-    def __init__(self, cfg: LoadConfig, server_stats: bool) -> None:
-        self.cfg = cfg
-        self.result = RunResult(tool={"name": "saturate", "version": _version()}, env=environment(),
-                                config=cfg.to_dict())
-        self.csv = CsvOptions(mode=cfg.mode, percentile=cfg.percentile, verbose=cfg.verbose_csv,
-                              metrics=cfg.collect_metrics, server_stats=server_stats)
-        self._latencies: dict[str, np.ndarray[Any, Any]] = {}
-
-    def add(self, level: LevelResult, merged: list[WindowStats]) -> None:
-        """Record a level; ``merged``: the windows its result merges (their raw latencies go to the file)."""
-        self.put(len(self.result.levels), level, merged)
-
-    def put(self, i: int, level: LevelResult, merged: list[WindowStats], accumulate: bool = False) -> None:
-        """Set level ``i`` (append when ``i`` is the next one); ``accumulate``: add to its latencies."""
-        level = dataclasses.replace(level, extras={**level.extras, "energy": energy.for_level(level)})
-        if i == len(self.result.levels):
-            self.result.levels.append(level)
-        else:
-            self.result.levels[i] = level
-        cfg = self.cfg
-        if cfg.json_file:
-            self.result.write(cfg.json_file)
-        if cfg.csv_file:
-            write_csv(cfg.csv_file, self.result.levels, self.csv)
-            write_extra_csv(cfg.csv_file, self.result.levels)
-        if cfg.latency_file:
-            lat = [w.latencies_ns for w in merged]
-            if accumulate and f"L{i}" in self._latencies:
-                lat.insert(0, self._latencies[f"L{i}"])
-            dur = sum(w.duration_ns for w in merged)
-            if accumulate:
-                dur += int(self._latencies.get(f"D{i}", 0))
-            self._latencies[f"L{i}"] = np.concatenate(lat) if lat else np.zeros(0, np.int64)
-            self._latencies[f"D{i}"] = np.array(dur, np.int64)
-            self._latencies[f"B{i}"] = np.array(cfg.batch_size, np.int64)
-            tmp = Path(cfg.latency_file + ".tmp.npz")
-            np.savez(tmp, **self._latencies)
-            os.replace(tmp, cfg.latency_file)
-
-
-def _version() -> str:
-    from saturate.version import saturate_version
-
-    return saturate_version()
-
-
-def environment() -> dict[str, Any]:
-    """Host, CPU, Python and client library versions for the run JSON's `env`."""
-    from importlib import metadata
-
-    out: dict[str, Any] = {
-        "host": platform.node(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "gpus": [],
-    }
-    for name in ("tritonclient", "grpcio", "aiohttp", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 # ------------------------------------------------------------------------------------------- sweep

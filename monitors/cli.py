@@ -7,13 +7,13 @@ import contextlib
 import os
 import signal
 import sys
-import tempfile
 from types import FrameType
 from typing import Any
 
 from monitors.config import ALL_SOURCES, MonitorConfig, parse_int_list, parse_sources
 from monitors.monitor import Monitor
 from monitors.writers import check_writable_dir
+from saturate.atomic import write_atomic
 from saturate.errors import ConfigError
 
 
@@ -74,11 +74,7 @@ def config_from_args(args: argparse.Namespace) -> MonitorConfig:
 
 def _write_pid_file(path: str) -> None:
     """Atomically: a reader never sees an empty or partial PID file."""
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".monitor-pid-", dir=d)
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{os.getpid()}\n")
-    os.replace(tmp, path)
+    write_atomic(os.path.abspath(path), f"{os.getpid()}\n")
 
 
 def run_monitor(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from monitors.nvidia_smi import NvidiaSmiSource
 from monitors.nvml import NvmlSource
 from monitors.rocm_smi import RocmSmiSource
 from monitors.source import Source
-from monitors.triton import TritonMetricsSource
+from monitors.triton_metrics import TritonMetricsSource
 from saturate.errors import ToolMissingError, UsageError
 
 #: Best first: libraries before CLIs, NVIDIA before AMD (a node has one or the other).

@@ -20,6 +20,12 @@ from saturate.errors import ConfigError
 #: The environment variable read when neither --access-token nor --access-token-file is given.
 TOKEN_ENV = "SATURATE_ACCESS_TOKEN"
 MASK = "***"
+#: The header that carries Triton's access token, per protocol — the one place these names live: Triton's
+#: gRPC endpoint expects the ``triton-grpc-protocol-`` prefix on the metadata key, HTTP the bare header
+#: (PyTriton 0.7 / Triton 2.51 restricted protocols).
+GRPC_TOKEN_HEADER = "triton-grpc-protocol-triton-access-token"
+HTTP_TOKEN_HEADER = "triton-access-token"
+TOKEN_HEADERS: dict[str, str] = {"grpc": GRPC_TOKEN_HEADER, "http": HTTP_TOKEN_HEADER}
 
 
 def add_file_flags(parser: argparse.ArgumentParser) -> None:

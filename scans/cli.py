@@ -1,139 +1,43 @@
-"""``saturate scan direct`` and ``saturate report``: argparse → frozen configs → the scans package."""
+"""The ``scan`` group and every scan-side command, wired from their sub-packages (one per command).
+
+``scan direct`` (:mod:`scans.direct`), ``scan server`` (:mod:`scans.server`), ``scan multiproc``
+(:mod:`scans.multiproc`), ``pa``/``job``/``merge`` (:mod:`scans.jobs`, ``scans.pa_*``), ``report``
+(:mod:`scans.report`), ``demo`` (:mod:`scans.demo`), ``compare`` (:mod:`scans.compare`), ``sweep``
+(:mod:`scans.sweep`); ``tune`` registers itself (:mod:`scans.tune.cli`). Nothing else lives here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from loadgen.traffic_cli import shape_dist_flags, shape_dist_from_args
-from saturate.errors import EXIT_USAGE, ConfigError
-from scans.direct import MODES, DirectConfig, run_direct_scan
-from scans.server_cli import add_server
-from scans.stats import batch_sizes_from
-from servers.backends import BACKENDS
-from servers.backends.base import PRECISIONS
-from servers.models import get_spec
+from saturate.errors import EXIT_USAGE
+from scans.compare.cli import add_compare
+from scans.demo.cli import add_demo
+from scans.direct.cli import add_direct
+from scans.jobs.cli import register_batch
+from scans.multiproc.cli import add_multiproc
+from scans.report.cli import add_report
+from scans.server.cli import add_server
+from scans.sweep.cli import add_sweep
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Add ``scan`` (with ``direct``) and ``report`` to the front door."""
+    """Add ``scan`` (direct, server, multiproc), pa, job, merge, report, demo, compare and sweep."""
     scan = sub.add_parser("scan", help="batch and load scans (scan direct: in-process batch scan)")
     scan.set_defaults(func=lambda _args: _no_subcommand(scan))
     scan_sub = scan.add_subparsers(dest="scan_command", metavar="SCAN", parser_class=type(scan))
-    _add_direct(scan_sub)
+    add_direct(scan_sub)
     add_server(scan_sub)
-    from scans.multiproc_cli import add_multiproc  # issue #7: scan multiproc
     add_multiproc(scan_sub)
-    from scans.job_cli import register_batch  # issue #8: pa, job, merge
     register_batch(sub)
-    _add_report(sub)
-    from scans.demo import add_demo  # issue #6: the whole path on this machine
+    add_report(sub)
     add_demo(sub)
-    from scans.compare.cli import add_compare  # issue #17: compare
     add_compare(sub)
-    from scans.sweep_cli import add_sweep  # issue #7: sweep
     add_sweep(sub)
 
 
 def _no_subcommand(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return EXIT_USAGE
-
-
-def _add_direct(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser(
-        "direct",
-        help="in-process inference over batch sizes: latency mean ± SEM, median, p95, items/s ± SEM",
-        description="Time a zoo model in-process through the servers backends (device-synchronised) "
-        "over batch sizes; writes OUT/direct.json (saturate.run/1) and OUT/direct.csv after every batch.",
-    )
-    p.add_argument("--model", default="particlenet", help="particlenet or mlp (default particlenet)")
-    p.add_argument("--backend", default="torch", help=f"one of {', '.join(BACKENDS)} (default torch)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda:N (ROCm GPUs are cuda:N too)")
-    p.add_argument("--precision", default="fp32", help=f"one of {', '.join(PRECISIONS)} (default fp32)")
-    p.add_argument("--model-file", default=None, help="state_dict/TorchScript/ONNX file, not seeded weights")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--batch-sizes", default=None, help="comma list, e.g. 1,2,4 (default 1,2,4,…,256)")
-    group.add_argument("--batch-range", default=None, help="LO:HI, the powers of two between, e.g. 1:2048")
-    p.add_argument("--trials", type=int, default=100, help="timed calls per batch size (default 100)")
-    p.add_argument("--repeats", type=int, default=1, metavar="N",
-                   help="measure every batch size N times, round-robin; mean and 95%% interval (default 1)")
-    p.add_argument("--warmup-trials", type=int, default=10, help="untimed calls first (default 10)")
-    p.add_argument("--warmup-seconds", type=float, default=1.0,
-                   help="warm up at least this long too (default 1.0; both limits must be reached)")
-    p.add_argument("--mode", default="sync", choices=MODES, help="sync or async (--in-flight)")
-    p.add_argument("--in-flight", type=int, default=None, help="batches in flight in async mode (default 2)")
-    p.add_argument("--points", type=int, default=None, help="ParticleNet PF candidates P (default 100)")
-    p.add_argument("--svs", type=int, default=None, help="ParticleNet secondary vertices S (default 10)")
-    p.add_argument("--input-pool", type=int, default=4, help="input sets cycled per batch (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic inputs (default 0)")
-    shape_dist_flags(p)
-    p.add_argument("--out", required=True, type=Path, help="result directory (created)")
-    p.set_defaults(func=run_direct)
-
-
-def direct_config(args: argparse.Namespace) -> DirectConfig:
-    """The :class:`DirectConfig` for parsed ``scan direct`` arguments (bad values → ConfigError)."""
-    batches = batch_sizes_from(args.batch_range, args.batch_sizes, DirectConfig.batch_sizes)
-    get_spec(args.model)  # unknown model → one line before anything loads
-    if args.backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {args.backend!r}; choose one of: {', '.join(BACKENDS)}")
-    sizes: dict[str, int] = {}
-    if args.points is not None:
-        sizes["P"] = args.points
-    if args.svs is not None:
-        sizes["S"] = args.svs
-    if args.warmup_seconds < 0:
-        raise ConfigError("--warmup-seconds must not be negative")
-    in_flight = args.in_flight if args.in_flight is not None else (2 if args.mode == "async" else 1)
-    return DirectConfig(
-        model=args.model, backend=args.backend, device=args.device, precision=args.precision,
-        model_file=args.model_file, batch_sizes=tuple(batches), trials=args.trials,
-        warmup_trials=args.warmup_trials, warmup_ns=int(args.warmup_seconds * 1e9), mode=args.mode,
-        in_flight=in_flight, sizes=sizes, input_pool=args.input_pool, seed=args.seed,
-        shape_dist=shape_dist_from_args(args), repeats=args.repeats,
-    )
-
-
-def run_direct(args: argparse.Namespace) -> int:
-    cfg = direct_config(args)
-    levels = run_direct_scan(cfg, args.out)
-    done = [lv for lv in levels if lv.summary is not None]
-    print(f"scan direct: {len(done)} of {len(cfg.batch_sizes)} batch sizes done; "
-          f"results in {args.out / 'direct.json'}", file=sys.stderr)
-    from scans.headline import terminal_lines
-
-    for line in terminal_lines(args.out / "direct.json"):
-        print(f"scan direct: {line}", file=sys.stderr)
-    return 0
-
-
-def _add_report(sub: argparse._SubParsersAction[Any]) -> None:
-    p = sub.add_parser(
-        "report",
-        help="PNG plots and one self-contained report.html from a result directory",
-        description="Read run JSON (saturate.run/1) and perf_analyzer-style CSVs in DIR; write PNG plots "
-        "and report.html (images embedded) to --out (default DIR).",
-    )
-    p.add_argument("dir", type=Path, help="result directory")
-    p.add_argument("--out", type=Path, default=None, help="where report.html and plots/ go (default DIR)")
-    p.add_argument("--style", default="default", choices=("default", "mplhep"),
-                   help="plot style; mplhep needs the mplhep package")
-    p.add_argument("--title", default=None, help="page title (default: the directory name)")
-    p.add_argument("--compare", type=Path, default=None, metavar="DIR2",
-                   help="a second result directory drawn on the same axes (overlays)")
-    p.set_defaults(func=run_report)
-
-
-def run_report(args: argparse.Namespace) -> int:
-    from scans.report import ReportConfig, make_report
-
-    out = args.out if args.out is not None else args.dir
-    title = args.title or args.dir.resolve().name
-    cfg = ReportConfig(source=args.dir, out=out, style=args.style, title=title, compare=args.compare)
-    html = make_report(cfg)
-    print(f"report: {html}", file=sys.stderr)
-    print(html)
-    return 0

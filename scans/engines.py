@@ -4,11 +4,13 @@ A :class:`LevelEngine` measures one concurrency (or request-rate) value at the b
 :class:`~loadgen.config.LoadConfig` it is given and returns a :class:`~loadgen.result.LevelResult`.
 :class:`LoadgenEngine` (``--engine saturate``, the default) runs the loadgen library in-process and
 keeps one :class:`~loadgen.runner.LoadSession` per batch size (connected, pre-flighted and warmed up
-once); another engine (perf_analyzer) implements the same protocol.
+once); another engine (perf_analyzer, ``scans.pa_engine``) implements the same protocol, and
+:class:`FakeEngine` stands in for both in tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -75,6 +77,35 @@ class LoadgenEngine:
         session, self._session, self._key = self._session, None, None
         if session is not None:
             await session.close()
+
+
+class FakeEngine:
+    """A :class:`LevelEngine` that measures nothing: ``respond(cfg, value)`` gives each level's result
+    (or raises, as a real engine does when a level fails), like httpx's ``MockTransport`` behind a client.
+
+    It records every measured level as ``(batch, value)`` in :attr:`calls` and counts :meth:`close`
+    calls; ``latency_s`` is how long each measurement takes (the event loop runs meanwhile, so a signal
+    that arrives then interrupts the level as it would a real one). For tests of the scans' own logic
+    (resume, failed levels, interrupts) in seconds, without a server.
+    """
+
+    name = "fake"
+
+    def __init__(self, respond: Callable[[LoadConfig, float], LevelResult], *,
+                 latency_s: float = 0.0) -> None:
+        self.respond = respond
+        self.latency_s = latency_s
+        self.calls: list[tuple[int, float]] = []
+        self.closed = 0
+
+    async def measure(self, cfg: LoadConfig, value: float) -> LevelResult:
+        self.calls.append((cfg.batch_size, value))
+        level = self.respond(cfg, value)
+        await asyncio.sleep(self.latency_s)
+        return level
+
+    async def close(self) -> None:
+        self.closed += 1
 
 
 #: The settings ``--engine-option KEY=VALUE`` takes per engine, and the variables that fill them.

@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 
 from saturate.errors import ConfigError, ModelError, ServerError
+from saturate.tokens import GRPC_TOKEN_HEADER, HTTP_TOKEN_HEADER
 from servers.models import MODEL_NAMES, Array, get_spec, synthetic_inputs
 
 PROTOCOLS = ("grpc", "http")
-GRPC_TOKEN_HEADER = "triton-grpc-protocol-triton-access-token"
-HTTP_TOKEN_HEADER = "triton-access-token"
 _TRITON_TO_NUMPY = {
     "FP32": np.float32,
     "FP16": np.float16,

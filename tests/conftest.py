@@ -1,29 +1,22 @@
-"""Shared test helpers: free loopback ports and a `saturate serve` subprocess that always stops."""
+"""Shared test helpers: the product's free loopback ports and ``saturate serve`` subprocess
+(``scans.server.serverproc``), stopped at teardown, and ``python -m saturate`` runs."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from scans.server.serverproc import ServeConfig, ServedServer, free_port
+
+__all__ = ["FIXTURES", "REPO", "ServerProcess", "free_port", "run_cli", "server_factory", "start_server"]
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"  # real tool outputs, copied in with their provenance
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def run_cli(
@@ -36,39 +29,17 @@ def run_cli(
     )
 
 
-@dataclass
-class ServerProcess:
-    """A running ``saturate serve`` on loopback; ``stop()`` sends SIGTERM to its process group."""
-
-    model: str
-    http_port: int
-    grpc_port: int
-    metrics_port: int
-    token: str
-    proc: subprocess.Popen[str]
-    log_path: Path
+class ServerProcess(ServedServer):
+    """The product's ``saturate serve`` helper (:class:`~scans.server.serverproc.ServedServer`) under the
+    names the tests use: ``model`` and ``log_path``; ``stop()`` sends SIGTERM to its process group."""
 
     @property
-    def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+    def model(self) -> str:
+        return self.cfg.model
 
     @property
-    def http_url(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}/metrics"
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        return self.proc.returncode
+    def log_path(self) -> Path:
+        return self.log
 
 
 def start_server(
@@ -77,34 +48,20 @@ def start_server(
     ready_timeout: float = 180,
     log_dir: Path | None = None,
 ) -> ServerProcess:
-    """Start ``saturate serve`` on free loopback ports and wait for its ready line.
+    """Start ``saturate serve`` on free loopback ports (token ``test-token``) and wait for its ready line.
 
     Output goes to a log file (never a pipe that could fill and block the server).
     """
-    import tempfile
-
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    token = "test-token"
-    cmd = [
-        sys.executable, "-m", "saturate", "serve", "--model", model,
-        "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
-        "--bind", "127.0.0.1", "--access-token", token, *extra,
-    ]
     log_path = Path(tempfile.mkstemp(prefix="serve-", suffix=".log", dir=log_dir)[1])
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                                start_new_session=True)
-    server = ServerProcess(model, http, grpc, metrics, token, proc, log_path)
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        text = log_path.read_text(errors="replace")
-        if any(line.startswith("saturate serve: ready") for line in text.splitlines()):
-            return server
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("server did not become ready:\n" + "\n".join(log_path.read_text().splitlines()[-40:]))
+    rest, bind = list(extra), "127.0.0.1"
+    if "--bind" in rest:  # the helper passes --bind itself, after the other flags
+        i = rest.index("--bind")
+        bind = rest[i + 1]
+        del rest[i:i + 2]
+    cfg = ServeConfig(model=model, extra=tuple(rest), ready_timeout_s=ready_timeout)
+    server = ServerProcess(cfg, log_path, token="test-token", bind=bind, cwd=REPO)
+    server.start()
+    return server
 
 
 @pytest.fixture

@@ -9,10 +9,6 @@ import numpy as np
 
 from saturate.errors import ModelError, ServerError
 
-#: Header carrying Triton's access token: gRPC metadata key and HTTP header.
-GRPC_TOKEN_KEY = "triton-grpc-protocol-triton-access-token"
-HTTP_TOKEN_KEY = "triton-access-token"
-
 #: One pre-built request: the bytes on the wire and (HTTP only) the JSON header length.
 Payload = tuple[bytes, int]
 

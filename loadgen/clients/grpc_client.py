@@ -17,7 +17,6 @@ from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException, serialize_byte_tensor
 
 from loadgen.clients.base import (
-    GRPC_TOKEN_KEY,
     ErrorLog,
     ModelInfo,
     Payload,
@@ -30,6 +29,7 @@ from loadgen.clients.base import (
 )
 from loadgen.timeouts import CONTROL_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S, no_answer, request_deadline
 from saturate.errors import ModelError, ServerError
+from saturate.tokens import GRPC_TOKEN_HEADER
 
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 _MAX_MESSAGE = 2**31 - 1
@@ -52,9 +52,9 @@ class GrpcClient:
         self.send_ns = 0
         self.recv_ns = 0
         self._token = access_token
-        self._headers = {GRPC_TOKEN_KEY: access_token} if access_token else None
+        self._headers = {GRPC_TOKEN_HEADER: access_token} if access_token else None
         self._metadata: tuple[tuple[str, str], ...] | None = (
-            ((GRPC_TOKEN_KEY, access_token),) if access_token else None
+            ((GRPC_TOKEN_HEADER, access_token),) if access_token else None
         )
         # The token goes on ModelInfer only when the server restricts inference (found by the
         # pre-flight request): per-call metadata costs ~60 µs of client CPU per request.

@@ -15,7 +15,6 @@ import aiohttp
 from tritonclient import http as triton_http
 
 from loadgen.clients.base import (
-    HTTP_TOKEN_KEY,
     ErrorLog,
     ModelInfo,
     Payload,
@@ -34,6 +33,7 @@ from loadgen.timeouts import (
     request_deadline,
 )
 from saturate.errors import ModelError, ServerError
+from saturate.tokens import HTTP_TOKEN_HEADER
 
 _NET_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -55,7 +55,7 @@ class HttpClient:
         self.recv_ns = 0
         self._base = f"http://{self.url}"
         self._token = access_token
-        self._headers: dict[str, str] = {HTTP_TOKEN_KEY: access_token} if access_token else {}
+        self._headers: dict[str, str] = {HTTP_TOKEN_HEADER: access_token} if access_token else {}
         self._session: aiohttp.ClientSession | None = None
         self._infer_url = ""
         self._infer_headers: dict[int, dict[str, str]] = {}

@@ -9,8 +9,8 @@ from typing import Any
 
 from loadgen import gates as gate_mod
 from scans.compare.output import console_table, document, write_all
-from scans.compare.sources import load_run
-from scans.compare.stats import LevelChange, compare_runs
+from scans.compare.runfiles import load_run
+from scans.compare.significance import LevelChange, compare_runs
 
 
 def add_compare(sub: argparse._SubParsersAction[Any]) -> None:

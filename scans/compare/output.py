@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen.result import write_json_atomic
-from scans.compare.stats import METRICS, Change, LevelChange
+from scans.compare.significance import METRICS, Change, LevelChange
 
 JSON_NAME = "compare.json"
 CSV_NAME = "compare.csv"
@@ -129,7 +129,7 @@ def html_section(source: Path) -> tuple[str, str] | None:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    from scans.html import esc, figure, table
+    from scans.report.html import esc, figure, table
 
     parts = [f"<p>baseline: {esc(doc.get('baseline'))}; change = B/A - 1 [95% CI]; "
              "! regressed, + improved, = no significant change, ? no interval</p>"]

@@ -176,7 +176,7 @@ def tune_and_report(cfg: TuneConfig) -> int:
     png = output.pareto_png(tuner.doc)
     if png is not None:
         (cfg.out / output.PNG_NAME).write_bytes(png)
-    from scans.report import ReportConfig, make_report
+    from scans.report.build import ReportConfig, make_report
 
     html = make_report(ReportConfig(source=cfg.out, out=cfg.out, title=f"saturate tune: {cfg.load.model}"))
     print(output.summary_text(tuner.doc))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scans.html import esc, figure, table
+from scans.report.html import esc, figure, table
 from scans.tune import output
 
 HEADING = "Tune: best serving configuration under the latency budget"

@@ -1,4 +1,4 @@
-"""report.html opens with the answer (scans.headline), summary.json holds it, `--compare` overlays a
+"""report.html opens with the answer (scans.report.headline), summary.json holds it, `--compare` overlays a
 second run; checked in headless Chromium (tests/setup_chromium.sh) on a real recorded CPU scan
 (tests/fixtures/headline_scan, see its README), with a screenshot of the page's top."""
 

@@ -67,7 +67,7 @@ def test_two_pinned_particlenet_children(tmp_path: Path) -> None:
     assert sorted(times.files) == ["T0", "T1"]
     assert times["T0"].size == doc["processes"][0]["iterations"]
     # what a sweep line keeps of this run
-    from scans.sweep import extract_results
+    from scans.sweep.sweep import extract_results
 
     res = extract_results(out)
     assert res["processes"] == 2 and res["batch_size"] == 2

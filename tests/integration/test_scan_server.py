@@ -20,7 +20,7 @@ import pytest
 from conftest import FIXTURES, REPO, ServerProcess, run_cli, start_server
 
 from loadgen.result import SCHEMA
-from scans.report import ReportConfig, make_report
+from scans.report.build import ReportConfig, make_report
 
 pytestmark = pytest.mark.integration
 

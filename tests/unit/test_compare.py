@@ -12,7 +12,7 @@ from loadgen.csvfmt import CsvOptions, write_csv
 from loadgen.repeats import aggregate
 from loadgen.result import ClientStats, LatencySummary, LevelResult, RunResult, Throughput
 from saturate.cli import main
-from scans.compare.stats import compare_runs, match, welch
+from scans.compare.significance import compare_runs, match, welch
 
 
 def _trial(c: int, b: int, thr: float, p95_ms: float) -> LevelResult:

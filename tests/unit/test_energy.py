@@ -17,7 +17,7 @@ from loadgen.result import ClientStats, GpuSummary, LatencySummary, LevelResult,
 from monitors.nvidia_smi import parse_line, reading_from_fields
 from monitors.schema import HOST_DEVICE, Reading
 from monitors.writers import TidyWriter
-from scans.scanio import monitor_power
+from scans.server.scanio import monitor_power
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "monitors"
 H100 = "nvidia_smi_h100-80gb-hbm3_590.48.01_{}.csv"

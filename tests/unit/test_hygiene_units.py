@@ -11,7 +11,7 @@ import pytest
 
 from saturate.errors import ConfigError
 from saturate.tokens import TOKEN_ENV, argv_tokens, mask_all, resolve, without_token_flag
-from scans import jobs
+from scans.jobs import slurm as jobs
 from servers import hygiene
 from tests.conftest import REPO
 
@@ -95,8 +95,8 @@ def test_templates_quote_and_validate(tmp_path: Path) -> None:
 
 def test_all_failed_batch_csv_keeps_the_server_columns(tmp_path: Path) -> None:
     from loadgen.result import RunResult
-    from scans import scanio
-    from scans.server_scan import failed_level
+    from scans.server import scanio
+    from scans.server.server_scan import failed_level
 
     run = RunResult(tool={"name": "saturate"}, config={}, levels=[failed_level(1, 1, "server lost"),
                                                                  failed_level(16, 1, "server lost")])

@@ -11,7 +11,7 @@ import pytest
 
 from saturate.cli import main
 from saturate.errors import ConfigError
-from scans.jobs import parse_params, render
+from scans.jobs.slurm import parse_params, render
 
 BASE = {"partition": "gpu", "time": "00:30:00"}
 

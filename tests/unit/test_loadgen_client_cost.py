@@ -124,7 +124,7 @@ def test_processes_auto_adds_a_process_when_the_client_limits(
 
 
 def test_report_point_carries_the_client_share() -> None:
-    from scans.sources import server_point
+    from scans.report.readers import server_point
 
     point = server_point(_level(100_000_000, 8))
     assert point.client_own_us == pytest.approx(101.0)

@@ -14,7 +14,7 @@ from monitors.nvidia_smi import QUERY_FIELDS, parse_line, reading_from_fields
 from monitors.rocm_smi import parse_json
 from monitors.schema import COLUMNS, HOST_DEVICE, Reading, combine, fmt
 from monitors.source import parse_number
-from monitors.triton import parse_metrics
+from monitors.triton_metrics import parse_metrics
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "monitors"
 

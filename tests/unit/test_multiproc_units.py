@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from saturate.errors import ConfigError, ToolMissingError
-from scans.mpstats import ProcessMeasure, aggregate, latency_ms, trimmed
-from scans.topology import (
+from scans.multiproc.mpstats import ProcessMeasure, aggregate, latency_ms, trimmed
+from scans.multiproc.topology import (
     format_cores,
     load_topology,
     numactl_prefix,

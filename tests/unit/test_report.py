@@ -15,9 +15,9 @@ from conftest import FIXTURES
 
 from loadgen.result import RunResult
 from saturate.errors import ConfigError, ToolMissingError
-from scans.direct import DirectConfig, run_direct_scan
-from scans.report import ReportConfig, make_report
-from scans.sources import batch_of_csv, best_point, load_directory, read_perf_csv, saturation_rows
+from scans.direct.direct_scan import DirectConfig, run_direct_scan
+from scans.report.build import ReportConfig, make_report
+from scans.report.readers import batch_of_csv, best_point, load_directory, read_perf_csv, saturation_rows
 
 PA = FIXTURES / "perf_analyzer"
 
@@ -143,7 +143,7 @@ def test_a_level_that_does_not_parse_is_listed_not_fatal(direct_dir: Path, tmp_p
 def test_monitor_timeline_with_levels_shaded_and_knee_table(tmp_path: Path) -> None:
     from monitors.schema import Reading
     from monitors.writers import make_writer
-    from scans.plots import plot_utilization
+    from scans.report.plots import plot_utilization
     from scans.verdict import analysis
 
     w = make_writer(str(tmp_path / "monitor.csv"), "tidy")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scans.scaling import (
+from scans.report.scaling import (
     Cell,
     Point,
     csv_text,
@@ -100,7 +100,7 @@ def test_records_to_points_and_files(tmp_path: Path) -> None:
 
 def test_report_on_a_sweep_directory(tmp_path: Path) -> None:
     from saturate.errors import ConfigError
-    from scans.report import ReportConfig, make_report
+    from scans.report.build import ReportConfig, make_report
 
     recs = [{"status": "ok", "params": {"model": "m", "processes": n},
              "results": {"processes": n, "batch_size": 4, "items_per_s": thr}} for n, thr in ((1, 1000.0),

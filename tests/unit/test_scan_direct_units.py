@@ -11,9 +11,9 @@ import pytest
 
 from loadgen.result import SCHEMA, LevelResult
 from saturate.errors import BackendError, ConfigError, ModelError
-from scans.direct import DirectConfig, run_direct_scan
-from scans.directio import CSV_HEADER
-from scans.runners import InferRunner, is_oom, make_runner
+from scans.direct.direct_scan import DirectConfig, run_direct_scan
+from scans.direct.directio import CSV_HEADER
+from scans.direct.runners import InferRunner, is_oom, make_runner
 from servers.backends import BackendConfig, load_backend
 from servers.models import get_spec
 

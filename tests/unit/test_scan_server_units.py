@@ -24,11 +24,12 @@ from monitors.schema import Reading
 from monitors.summarize import load
 from monitors.writers import make_writer
 from saturate.errors import ConfigError
-from scans import scanio
-from scans.demo import MARKER, prepare_out
-from scans.server_cli import add_server, parse_concurrency, scan_config
-from scans.server_scan import ScanConfig, failed_level, identity
-from scans.serverproc import zoo_shapes
+from scans.demo.steps import MARKER, prepare_out
+from scans.flags import parse_concurrency
+from scans.server import scanio
+from scans.server.cli import add_server, scan_config
+from scans.server.server_scan import ScanConfig, failed_level, identity
+from scans.server.serverproc import zoo_shapes
 from scans.verdict import Usage, decide, knee, level_name
 
 
@@ -201,7 +202,7 @@ def test_progress_shows_level_window_stability_and_throughput(terminal: bool) ->
 
     from loadgen.result import WindowSummary
     from loadgen.runner import WindowProgress
-    from scans.progress import ScanProgress
+    from scans.server.progress import ScanProgress
 
     screen, log = io.StringIO(), io.StringIO()
     console = Console(file=screen, force_terminal=terminal, width=200, soft_wrap=True, highlight=False)

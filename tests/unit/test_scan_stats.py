@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scans.stats import parse_batch_sizes, powers_of_two, summarize_times
+from scans.direct.timing import summarize_times
+from scans.flags import parse_batch_sizes, powers_of_two
 
 
 def test_summary_by_hand() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from saturate.errors import ConfigError
-from scans.spec import apply_overrides, expand, flag_args, parse_spec_text, resolve
-from scans.sweep import read_results, should_run
+from scans.sweep.spec import apply_overrides, expand, flag_args, parse_spec_text, resolve
+from scans.sweep.sweep import read_results, should_run
 
 SPEC = """
 command: scan direct

@@ -14,7 +14,7 @@ from loadgen.config import LoadConfig, Range
 from loadgen.schedules import parse_ramp, read_intervals
 from loadgen.shapes import ShapeDist, parse_dim_dist, parse_shape_dist, read_dims_file, shaped_payloads
 from saturate.errors import ConfigError
-from scans.headline import from_run
+from scans.report.headline import from_run
 
 PN = ModelInfo("pn", "1", (TensorSpec("pf_points", "FP32", (-1, 2, -1)),
                            TensorSpec("pf_mask", "FP32", (-1, 1, -1)),
