@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from loadgen.histogram import level_block
 from loadgen.result import (
     ClientStats,
     I64Array,
@@ -34,7 +35,6 @@ from loadgen.result import (
     Throughput,
     WindowSummary,
 )
-from loadgen.histogram import level_block
 from loadgen.stats import summarize
 from saturate.errors import ConfigError
 
