@@ -1,7 +1,7 @@
 """The files of a ``saturate load`` run, rewritten (atomically) after every level: the run JSON
 (``saturate.run/1``, ``--json``), the perf_analyzer CSV and its extra columns (``-f``), and the raw
 latencies (``--latency-file``: per level ``L<i>`` the latencies in ns, ``D<i>`` the measured duration in
-ns, ``B<i>`` the batch size — read back by ``scans.merge``).
+ns, ``B<i>`` the batch size — read back by ``scans.jobs.merge``).
 """
 
 from __future__ import annotations

@@ -8,10 +8,9 @@
 - ``scans.report`` — ``saturate report DIR``: plots, headline, scaling tables, one report.html.
 - ``scans.demo`` — ``saturate demo``: direct scan, served-model scan with the monitor, report.
 - ``scans.compare`` — ``saturate compare``; ``scans.tune`` — ``saturate tune``.
-- ``scans.pa_*`` — ``saturate pa`` and perf_analyzer as an engine (``scans.pa_engine``).
+- ``scans.perf_analyzer`` — ``saturate pa`` and perf_analyzer as a level engine.
 
 Shared by several commands, at this level: ``scans.engines`` (the ``LevelEngine`` protocol: loadgen
 in-process or perf_analyzer), ``scans.verdict`` (what saturated, the knee), ``scans.flags`` (batch and
-concurrency flag grammar), ``scans.merge`` (rank results pooled into one run). ``scans.cli`` only wires
-the sub-packages into the front door.
+concurrency flag grammar). ``scans.cli`` only wires the sub-packages into the front door.
 """

@@ -1,7 +1,7 @@
 """The ``scan`` group and every scan-side command, wired from their sub-packages (one per command).
 
 ``scan direct`` (:mod:`scans.direct`), ``scan server`` (:mod:`scans.server`), ``scan multiproc``
-(:mod:`scans.multiproc`), ``pa``/``job``/``merge`` (:mod:`scans.jobs`, ``scans.pa_*``), ``report``
+(:mod:`scans.multiproc`), ``pa``/``job``/``merge`` (:mod:`scans.jobs`, :mod:`scans.perf_analyzer`), ``report``
 (:mod:`scans.report`), ``demo`` (:mod:`scans.demo`), ``compare`` (:mod:`scans.compare`), ``sweep``
 (:mod:`scans.sweep`); ``tune`` registers itself (:mod:`scans.tune.cli`). Nothing else lives here.
 """

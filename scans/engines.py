@@ -4,7 +4,7 @@ A :class:`LevelEngine` measures one concurrency (or request-rate) value at the b
 :class:`~loadgen.config.LoadConfig` it is given and returns a :class:`~loadgen.result.LevelResult`.
 :class:`LoadgenEngine` (``--engine saturate``, the default) runs the loadgen library in-process and
 keeps one :class:`~loadgen.runner.LoadSession` per batch size (connected, pre-flighted and warmed up
-once); another engine (perf_analyzer, ``scans.pa_engine``) implements the same protocol, and
+once); another engine (perf_analyzer, ``scans.perf_analyzer.engine``) implements the same protocol, and
 :class:`FakeEngine` stands in for both in tests.
 """
 
@@ -154,6 +154,6 @@ def make_engine(
     if name == "saturate":
         return LoadgenEngine(on_window=on_window)
     if name == "perf_analyzer":  # options image, gpu, binary, dir (see ENGINE_OPTIONS)
-        from scans.pa_engine import PerfAnalyzerEngine
+        from scans.perf_analyzer.engine import PerfAnalyzerEngine
         return PerfAnalyzerEngine.from_options(workdir, echo, options, environ={})
     raise ValueError(f"unknown engine {name!r}")

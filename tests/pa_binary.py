@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from scans.pa_args import find_binary
+from scans.perf_analyzer.args import find_binary
 
 
 def perf_analyzer() -> str:

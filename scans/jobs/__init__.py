@@ -2,5 +2,5 @@
 
 ``slurm`` (template parameters, rendering, ``sbatch`` submission), ``templates/`` (the ``*.sbatch``
 job scripts and ``common.sh``, shipped as package data), ``cli`` (argparse for ``pa``, ``job`` and
-``merge``; the merge itself is ``scans.merge``).
+``merge``; the merge itself is ``scans.jobs.merge``).
 """

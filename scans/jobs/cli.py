@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from saturate.errors import ConfigError
+from scans.jobs.merge import load_rank, merge_ranks
 from scans.jobs.slurm import ALIASES, DEFAULTS, REQUIRED, TEMPLATES, parse_params, render, submit
-from scans.merge import load_rank, merge_ranks
-from scans.pa_cli import add_pa
+from scans.perf_analyzer.cli import add_pa
 
 _PARAMS_HELP = (
     "parameters (--param KEY=VALUE): required "

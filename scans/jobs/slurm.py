@@ -21,7 +21,7 @@ from pathlib import Path
 
 from loadgen.config import parse_range
 from saturate.errors import ConfigError, ToolMissingError
-from scans.pa_args import GPU_FLAGS
+from scans.perf_analyzer.args import GPU_FLAGS
 
 JOBS_DIR = Path(__file__).with_name("templates")
 TEMPLATES = {"scan": ("scan",), "server": ("server",), "client": ("client",), "pair": ("server", "client"),

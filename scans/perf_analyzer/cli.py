@@ -12,9 +12,9 @@ from typing import Any
 from loadgen.result import LevelResult, RunResult
 from saturate.errors import ConfigError
 from saturate.version import saturate_version
-from scans.pa_args import GPU_FLAGS, PaLauncher, csv_path_in
-from scans.pa_engine import run_pa
-from scans.pa_export import attach_export, read_profile_export, write_latency_file
+from scans.perf_analyzer.args import GPU_FLAGS, PaLauncher, csv_path_in
+from scans.perf_analyzer.engine import run_pa
+from scans.perf_analyzer.export import attach_export, read_profile_export, write_latency_file
 
 
 def add_pa(sub: argparse._SubParsersAction[Any]) -> None:

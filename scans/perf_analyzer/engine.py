@@ -34,8 +34,8 @@ from loadgen.result import (
 )
 from saturate.errors import ConfigError
 from saturate.tokens import argv_tokens, mask_all
-from scans.pa_args import GPU_FLAGS, GpuKind, PaLauncher, pa_arguments
-from scans.pa_console import ConsoleLevel, parse_console, parse_failures
+from scans.perf_analyzer.args import GPU_FLAGS, GpuKind, PaLauncher, pa_arguments
+from scans.perf_analyzer.console import ConsoleLevel, parse_console, parse_failures
 
 Echo = Callable[[str], None]
 

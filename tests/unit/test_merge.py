@@ -12,7 +12,7 @@ from loadgen.result import LevelResult, RunResult, WindowStats
 from loadgen.windows import combine_processes, window_summary
 from saturate.cli import main
 from saturate.errors import ConfigError
-from scans.merge import load_rank, merge_ranks
+from scans.jobs.merge import load_rank, merge_ranks
 
 EDGES = [(0, 1_000_000_000), (1_000_000_000, 2_000_000_000), (2_000_000_000, 3_100_000_000)]
 

@@ -20,8 +20,8 @@ from loadgen.csvfmt import read_csv
 from saturate.cli import main
 from saturate.errors import ConfigError, ToolMissingError
 from scans.engines import engine_options
-from scans.pa_args import PaLauncher, csv_path_in, pa_arguments
-from scans.pa_engine import PerfAnalyzerEngine, parse_outcome
+from scans.perf_analyzer.args import PaLauncher, csv_path_in, pa_arguments
+from scans.perf_analyzer.engine import PerfAnalyzerEngine, parse_outcome
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "perf_analyzer"
 CSVS = sorted(FIX.glob("*.csv"))

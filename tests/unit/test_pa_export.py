@@ -11,9 +11,9 @@ import pytest
 
 from loadgen.result import RunResult
 from saturate.errors import ConfigError
-from scans.merge import load_rank, merge_ranks
-from scans.pa_engine import parse_outcome
-from scans.pa_export import attach_export, export_level, read_profile_export, write_latency_file
+from scans.jobs.merge import load_rank, merge_ranks
+from scans.perf_analyzer.engine import parse_outcome
+from scans.perf_analyzer.export import attach_export, export_level, read_profile_export, write_latency_file
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "perf_analyzer"
 
