@@ -1,4 +1,4 @@
-"""Assembling a :class:`~loadgen.result.LevelResult` from a level's windows, and its verdict.
+"""Assembling a :class:`~loadgen.result.LevelResult` from a level's windows (its verdict: loadgen.verdict).
 
 perf_analyzer's ``MergePerfStatusReports``: the last 3 windows' counts and durations are summed,
 latencies concatenated and the statistics recomputed; client send/recv are averaged over completed
@@ -21,20 +21,15 @@ from loadgen.result import (
     LevelResult,
     Mode,
     RequestCounts,
-    Saturation,
     ServerSummary,
     Stability,
     Throughput,
-    Verdict,
     WindowStats,
     WindowSummary,
 )
 from loadgen.serverstats import merge_deltas, summarize_server
 from loadgen.stats import percentile_set, summarize
-
-DELAY_PCT_THRESHOLD = 1.0  # PA: warn when more than 1% of requests were sent late
-GPU_SATURATED = 0.9  # average utilisation (fraction) that marks a GPU as the limit
-QUEUE_SATURATED = 0.5  # server queue time per request, as a fraction of compute time, that marks it
+from loadgen.verdict import level_verdict
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,6 @@ class LevelContext:
     value: float
     batch_size: int = 1
     processes: int = 1
-    cpu_threshold: float = 0.9
 
     def describe(self) -> str:
         """'concurrency 4' or 'request rate 150'."""
@@ -203,7 +197,7 @@ def build_level(
         gpu=gpu,
     )
     all_failed = sum(w.failed for w in windows)
-    verdict = make_verdict(level, ctx, all_failed, interrupted)
+    verdict = level_verdict(level, ctx, all_failed, interrupted)  # loadgen/verdict.py: the one rule
     return replace(level, verdict=verdict)
 
 
@@ -229,63 +223,3 @@ def outcome_message(level: LevelResult, ctx: LevelContext, interrupted: str | No
             "Request latency is not stabilizing (throughput alone is stable). Please try lowering the load."
         )
     return None
-
-
-def make_verdict(
-    level: LevelResult, ctx: LevelContext, failed_in_level: int, interrupted: str | None
-) -> Verdict:
-    """What limits the level and whether its numbers can be trusted, with the reasons in words.
-
-    saturated: ``client`` when the client used >= ``cpu_threshold`` of a core per process or could not
-    keep the schedule (>1% delayed, or drops at the outstanding cap); else ``gpu`` when a GPU averaged
-    >= 90% utilisation; else ``server_queue`` when requests queued >= half their compute time; else
-    ``none``. valid: measured stable, no failed request, not interrupted, <= 1% delayed.
-    """
-    reasons: list[str] = []
-    valid = level.stability in ("stable", "throughput_only")
-    msg = outcome_message(level, ctx, interrupted)
-    if msg:
-        reasons.append(msg)
-    if failed_in_level:
-        codes = ", ".join(
-            f"{k}: {v}" for k, v in sorted((level.requests.errors if level.requests else {}).items())
-        )
-        reasons.append(
-            f"{failed_in_level} failed requests in this level"
-            + (f" (last windows: {codes})" if codes else "")
-        )
-        valid = False
-    saturated: Saturation = "none"
-    util = level.client.cpu_util
-    if util is not None and util >= ctx.cpu_threshold * max(1, ctx.processes):
-        saturated = "client"
-        reasons.append(
-            f"client CPU at {100 * util / max(1, ctx.processes):.0f}% of a core per process: the client, "
-            "not the server, may be the bottleneck (try --processes)"
-        )
-    req = level.requests
-    if req is not None and req.completed + req.failed > 0:
-        pct = 100.0 * req.delayed / (req.completed + req.failed)
-        if pct > DELAY_PCT_THRESHOLD:
-            saturated = "client"
-            valid = False
-            reasons.append(
-                f"{pct:.2f}% of the requests were sent late: the client could not keep up with the rate"
-            )
-    if req is not None and req.dropped:
-        saturated = "client"
-        reasons.append(f"{req.dropped} requests dropped at the outstanding-request cap")
-    gpu_util = max(level.gpu.util.values()) if level.gpu is not None and level.gpu.util else 0.0
-    if saturated == "none" and gpu_util >= GPU_SATURATED:
-        saturated = "gpu"
-    srv = level.server
-    if saturated == "none" and srv is not None:
-        compute = srv.compute_input_ns + srv.compute_infer_ns + srv.compute_output_ns
-        if compute > 0 and srv.queue_ns >= QUEUE_SATURATED * compute:
-            saturated = "server_queue"
-    if srv is not None and srv.network_server_ns == 0 and level.latency.count:
-        reasons.append(
-            "Server average accounted time was larger than client average wait time due to small "
-            f"sample size. Increase the measurement interval with `{ctx.rule.window_flag}`."
-        )
-    return Verdict(saturated=saturated, valid=valid, reasons=reasons)

@@ -42,7 +42,6 @@ from saturate.errors import ServerError
 #: unstable level; 2 is kept for usage errors (saturate.errors).
 EXIT_OK, EXIT_LOST, EXIT_UNSTABLE = 0, 1, 1
 #: Client CPU at or above this fraction of a core per process means the client, not the server, limits.
-CLIENT_BOUND_UTIL = 0.8
 COUNT_WINDOW_MIN_S = 1.0
 COUNT_WINDOW_MAX_S = 120.0
 LOST = "server stopped answering mid-level; the level holds what was measured before"
@@ -182,7 +181,7 @@ class LoadSession:
         """One level: windows until stable, over the latency limit, `-r` windows, or the server is lost."""
         cfg, source = self.cfg, self.source
         st = Stabilizer(self.rule, mode=cfg.mode, value=value, batch_size=cfg.batch_size,
-                        processes=self.processes, cpu_threshold=CLIENT_BOUND_UTIL)
+                        processes=self.processes)
         self.traffic.reset()
         await source.start_level(value)
         interrupted: str | None = None

@@ -142,7 +142,6 @@ class Stabilizer:
     value: float
     batch_size: int = 1
     processes: int = 1
-    cpu_threshold: float = 0.9  # client CPU per process (fraction of a core) that flags a client bottleneck
     windows: list[WindowStats] = field(default_factory=list)
     summaries: list[WindowSummary] = field(default_factory=list)
 
@@ -176,7 +175,7 @@ class Stabilizer:
             self.windows,
             self.summaries,
             LevelContext(
-                self.rule, self.mode, self.value, self.batch_size, self.processes, self.cpu_threshold
+                self.rule, self.mode, self.value, self.batch_size, self.processes
             ),
             stable=self.stable(),
             throughput_stable=self.throughput_stable(),

@@ -11,6 +11,7 @@
 - ``scans.perf_analyzer`` — ``saturate pa`` and perf_analyzer as a level engine.
 
 Shared by several commands, at this level: ``scans.engines`` (the ``LevelEngine`` protocol: loadgen
-in-process or perf_analyzer), ``scans.verdict`` (what saturated, the knee), ``scans.flags`` (batch and
-concurrency flag grammar). ``scans.cli`` only wires the sub-packages into the front door.
+in-process or perf_analyzer), ``scans.analysis`` (the knee; each level's verdict is ``loadgen.verdict``),
+``scans.flags`` (batch and concurrency flag grammar). ``scans.cli`` only wires the sub-packages into
+the front door.
 """

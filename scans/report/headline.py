@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scans.analysis import level_name
 from scans.report.html import esc
-from scans.verdict import level_name
 
 SUMMARY_SCHEMA = "saturate.summary/1"
 SUMMARY_NAME = "summary.json"

@@ -20,11 +20,12 @@ from loadgen.csvfmt import CsvOptions, write_csv
 from loadgen.energy import phase_power
 from loadgen.extras_csv import write_extra_csv
 from loadgen.result import SCHEMA, LevelResult, RunResult, write_json_atomic
+from loadgen.verdict import Usage
 from monitors.schema import HOST_DEVICE, PROC_PREFIX
 from monitors.summarize import Series, load
 from saturate.atomic import write_atomic
 from saturate.errors import ConfigError
-from scans.verdict import Usage, analysis, level_name
+from scans.analysis import analysis, level_name
 
 JSON_NAME = "scan.json"
 MONITOR_NAME = "monitor.csv"

@@ -34,17 +34,18 @@ from loadgen.result import (
     Throughput,
     Verdict,
 )
+from loadgen.verdict import decide
 from monitors.config import MonitorConfig
 from monitors.monitor import Monitor
 from saturate.environment import environment
 from saturate.errors import ConfigError, ServerError, UsageError
 from saturate.version import saturate_version
+from scans.analysis import level_name
 from scans.engines import ENGINES, LevelEngine, make_engine
 from scans.report.headline import terminal_lines as headline_lines
 from scans.server import scanio
 from scans.server.progress import ScanProgress
 from scans.server.serverproc import ServeConfig, ServedServer
-from scans.verdict import decide, level_name
 
 FAILED_PREFIX = "level failed: "
 #: LoadConfig fields that do not change what a level measures (left out of the resume check).

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, free_port
 
-from loadgen import autoproc, eventloop, runner
+from loadgen import autoproc, eventloop, runner, verdict
 from loadgen.cli import config_from_args
 from loadgen.config import LoadConfig, Range
 from loadgen.level import LevelContext, StabilityRule, build_level
@@ -66,7 +66,7 @@ def _level(cpu_ns: int, concurrency: int, processes: int = 1) -> LevelResult:
     rule = StabilityRule()
     windows = [w, w, w]
     return build_level(windows, [window_summary(x, 1) for x in windows],
-                       LevelContext(rule, "concurrency", concurrency, 1, processes, 0.8),
+                       LevelContext(rule, "concurrency", concurrency, 1, processes),
                        stable=True, throughput_stable=True, over_threshold=False)
 
 
@@ -104,7 +104,7 @@ def test_own_share_is_measured_and_reported(null_server: str, tmp_path: Path) ->
 def test_processes_auto_adds_a_process_when_the_client_limits(
         null_server: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     # every level counts as client-bound (threshold 0), so auto must step 1 -> 2 and stop at 2 cores
-    monkeypatch.setattr(runner, "CLIENT_BOUND_UTIL", 0.0)
+    monkeypatch.setattr(verdict, "CLIENT_CPU", 0.0)  # loadgen/verdict.py: the one threshold
     monkeypatch.setattr(autoproc, "usable_cores", lambda: 2)
     cfg = LoadConfig(model="null", url=null_server, concurrency_range=Range(2, 2, 1),
                      measurement_interval_ms=300, stability_percentage=1000, max_trials=3,
@@ -128,3 +128,17 @@ def test_report_point_carries_the_client_share() -> None:
 
     point = server_point(_level(100_000_000, 8))
     assert point.client_own_us == pytest.approx(101.0)
+
+
+def test_one_rule_for_the_load_and_the_scan_verdict() -> None:
+    """loadgen/verdict.py decides for build_level and, with the monitor's usage, for the scans: a client
+    at 85 % of a core is the limit for both (the old loadgen default of 90 % said `none` there)."""
+    from loadgen.verdict import CLIENT_CPU, Usage, decide
+
+    assert CLIENT_CPU == 0.8
+    at85 = _level(850_000_000, 8)
+    assert at85.verdict.saturated == "client" and decide(at85).saturated == "client"
+    assert decide(at85, Usage(gpu_util_pct=99.0)).saturated == "client"  # the client still comes first
+    calm = _level(300_000_000, 8)
+    assert calm.verdict.saturated == "none"
+    assert decide(calm, Usage(gpu_util_pct=95.0)).saturated == "gpu"  # the monitor's evidence, same rule

@@ -143,8 +143,8 @@ def test_a_level_that_does_not_parse_is_listed_not_fatal(direct_dir: Path, tmp_p
 def test_monitor_timeline_with_levels_shaded_and_knee_table(tmp_path: Path) -> None:
     from monitors.schema import Reading
     from monitors.writers import make_writer
+    from scans.analysis import analysis
     from scans.report.plots import plot_utilization
-    from scans.verdict import analysis
 
     w = make_writer(str(tmp_path / "monitor.csv"), "tidy")
     for t, phase in enumerate(["", "c1_b4", "c1_b4", "c2_b4", "c2_b4", ""]):

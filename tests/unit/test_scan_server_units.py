@@ -20,17 +20,18 @@ from loadgen.result import (
     Throughput,
     Verdict,
 )
+from loadgen.verdict import Usage, decide
 from monitors.schema import Reading
 from monitors.summarize import load
 from monitors.writers import make_writer
 from saturate.errors import ConfigError
+from scans.analysis import knee, level_name
 from scans.demo.steps import MARKER, prepare_out
 from scans.flags import parse_concurrency
 from scans.server import scanio
 from scans.server.cli import add_server, scan_config
 from scans.server.server_scan import ScanConfig, failed_level, identity
 from scans.server.serverproc import zoo_shapes
-from scans.verdict import Usage, decide, knee, level_name
 
 
 def level(c: int, b: int, ips: float, p95_ms: float, *, queue_us: float = 100, compute_us: float = 1000,
