@@ -20,7 +20,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,17 +31,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import null_kserve
 
+from scans.perf_analyzer.args import find_binary
+from scans.server.serverproc import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-PA_PROBE = "/opt/pa-probe/tritonclient-2.51.0.data/data/bin/perf_analyzer"
-PA_LIBS = "/opt/pa-probe/nvidia/cuda_runtime/lib"
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def cpu_s(pid: int) -> float:
@@ -85,7 +80,7 @@ def command(tool: str, url: str, conc: int, csv_path: Path, js: Path, args: argp
 def measure(tool: str, url: str, conc: int, args: argparse.Namespace, stub: Any) -> dict[str, float] | None:
     with tempfile.TemporaryDirectory() as tmp:
         csv_path, js = Path(tmp) / "out.csv", Path(tmp) / "run.json"
-        env = dict(os.environ, LD_LIBRARY_PATH=PA_LIBS, PYTHONPATH=str(REPO))
+        env = dict(os.environ, PYTHONPATH=str(REPO))
         proc = subprocess.Popen(command(tool, url, conc, csv_path, js, args), env=env, cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         sample: dict[str, float] = {}
@@ -142,7 +137,7 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,4,16,64")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--tools", default="pa,pa-async,saturate")
-    parser.add_argument("--pa", default=shutil.which("perf_analyzer") or PA_PROBE)
+    parser.add_argument("--pa", default=find_binary("perf_analyzer") or "perf_analyzer")
     parser.add_argument("--protocol", default="grpc")
     parser.add_argument("-p", "--window-ms", type=int, default=2000)
     parser.add_argument("--sample-s", type=float, default=3.0)

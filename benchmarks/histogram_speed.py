@@ -8,8 +8,8 @@ and the worst relative percentile error against the raw values.
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 
 import numpy as np
@@ -19,7 +19,9 @@ from loadgen.stats import as_sorted, percentile_index
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=1_000_000, help="latencies (default 1e6)")
+    n = parser.parse_args().n
     lat = np.random.default_rng(0).lognormal(np.log(2e6), 0.5, n).astype(np.int64)
     raw = as_sorted(lat)
     ps = (50, 90, 95, 99, 99.9)

@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import null_kserve
 from tritonclient.grpc import service_pb2
 
+from scans.server.serverproc import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 CASES = {
     "fixed F=64": ("--shape", "INPUT0:64"),
@@ -67,13 +69,6 @@ def _start(port: int, cpu: int | None) -> subprocess.Popen[str]:
     raise RuntimeError("ragged null server did not start")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def main() -> None:
@@ -89,7 +84,7 @@ def main() -> None:
     ncpu = os.cpu_count() or 1
     server_cpu = ncpu - 1 if ncpu > 1 else None
     client_cpus = ",".join(str(i) for i in range(max(1, ncpu - 1)))
-    port = _free_port()
+    port = free_port()
     server = _start(port, server_cpu)
     print(f"ragged null server on 127.0.0.1:{port} (cpu {server_cpu}), client on cpus {client_cpus}; "
           f"3 windows of {args.window_ms} ms merged; cases interleaved, {args.rounds} rounds")

@@ -36,15 +36,7 @@ from loadgen.runner import LoadSession  # noqa: E402
 from loadgen.serverstats import parse_snapshot  # noqa: E402
 from loadgen.sources import InProcessSource  # noqa: E402
 from saturate.tokens import child_env  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from scans.server.serverproc import free_port  # noqa: E402
 
 
 def start_server(model: str, token: str, log: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:

@@ -23,7 +23,6 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import null_kserve
 import tritonclient.grpc as grpcclient
 
+from scans.server.serverproc import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = {"null": "500,2000", "mlp": "100,300", "particlenet": "20,60"}
 MODEL = {"null": "null", "mlp": "mlp", "particlenet": "particlenet"}
@@ -47,10 +48,6 @@ _JET = ("pf_points:2,64", "pf_features:20,64", "pf_mask:1,64",
 SHAPES = {"particlenet": [f for spec in _JET for f in ("--shape", spec)]}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpus() -> tuple[str, str]:

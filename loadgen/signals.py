@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
+from typing import Any, Protocol
 
 
 class Stoppable(Protocol):
@@ -55,3 +56,25 @@ def die_with_parent(parent_pid: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
     if os.getppid() != parent_pid:
         os._exit(1)
+
+
+async def cancel_on_signals(work: Awaitable[None], on_signal: Callable[[int], None],
+                            restore: Callable[[int, FrameType | None], Any]) -> None:
+    """Await ``work`` as a task that SIGINT/SIGTERM cancel: ``on_signal(signum)`` is told first, then the
+    task's ``CancelledError`` reaches the caller. Afterwards both signals go to the plain ``restore``
+    handler (for what runs outside the loop). The seam of ``scan server`` and ``tune``."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+
+    def stop(signum: int) -> None:
+        on_signal(signum)
+        task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        await task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, restore)

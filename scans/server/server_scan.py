@@ -34,6 +34,7 @@ from loadgen.result import (
     Throughput,
     Verdict,
 )
+from loadgen.signals import cancel_on_signals
 from loadgen.verdict import decide
 from monitors.config import MonitorConfig
 from monitors.monitor import Monitor
@@ -298,24 +299,14 @@ class ServerScan:
             self.progress.log_line(line)
 
     async def _run_async(self, log: TextIO) -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(self._main(log))
-
-        def stop(signum: int) -> None:
-            self.signal_code = 128 + signum
-            task.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop, sig)
         try:
-            await task
+            await cancel_on_signals(self._main(log), self._note_signal, self._sync_signal)
         except asyncio.CancelledError:
             if not self.signal_code:
                 raise
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, self._sync_signal)
+
+    def _note_signal(self, signum: int) -> None:
+        self.signal_code = 128 + signum
 
     def _sync_signal(self, signum: int, _frame: object) -> None:
         """Outside the event loop (server start, clean-up): note the signal, unwind as Ctrl-C does."""

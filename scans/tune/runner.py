@@ -25,6 +25,7 @@ from typing import Any
 
 from loadgen.config import LoadConfig, Range
 from loadgen.result import LevelResult
+from loadgen.signals import cancel_on_signals
 from saturate.errors import ConfigError, ServerError
 from saturate.version import saturate_version
 from scans.engines import LoadgenEngine
@@ -237,21 +238,10 @@ class Tuner:
             await engine.close()
 
     async def _measure_guarded(self, rec: dict[str, Any]) -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(self._measure(rec))
+        await cancel_on_signals(self._measure(rec), self._note_signal, self._sync_signal)
 
-        def stop(signum: int) -> None:
-            self.signal_code = 128 + signum
-            task.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop, sig)
-        try:
-            await task
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, self._sync_signal)
+    def _note_signal(self, signum: int) -> None:
+        self.signal_code = 128 + signum
 
     def _candidate(self, cand: Candidate) -> None:
         rec = self._record(cand)
