@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, ServerProcess, run_cli, start_server
+from tests.pa_binary import perf_analyzer
 
 SECRET = "tok-3f9a1c77e2"
 
@@ -94,12 +95,10 @@ def test_multiproc_json_masks_the_token(tmp_path: Path) -> None:
 
 
 def test_perf_analyzer_files_mask_the_token(tmp_path: Path) -> None:
-    """A stand-in perf_analyzer that echoes its arguments: the console copy and pa.json are masked."""
-    fake = tmp_path / "perf_analyzer"
-    fake.write_text('#!/bin/sh\necho "args: $*"\nexit 1\n')
-    fake.chmod(0o755)
+    """The real perf_analyzer, failing against a closed port: the console copy and pa.json are masked."""
     out = tmp_path / "pa"
-    res = run_cli("pa", "--binary", str(fake), "--out", str(out), "--", "-m", "mlp", "-u", "127.0.0.1:1",
+    res = run_cli("pa", "--binary", perf_analyzer(), "--out", str(out), "--", "-m", "mlp",
+                  "-u", "127.0.0.1:1",
                   "-H", f"triton-access-token:{SECRET}", timeout=60)
     assert "Traceback" not in res.stderr, res.stderr
     assert (out / "pa_console.txt").exists() and (out / "pa.json").exists()

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, REPO, ServerProcess
+from conftest import REPO, ServerProcess, start_server
+from pa_binary import perf_analyzer
 
 from loadgen.result import RunResult
 
@@ -174,30 +175,28 @@ def test_c_two_ranks_one_start_time_merged(slurm: None, tmp_path: Path,
 
 
 def test_client_template_with_the_perf_analyzer_engine(tmp_path: Path) -> None:
-    """The client job script run by bash directly (no Slurm needed): rendezvous, then ``saturate pa``
-    per batch size through a recording perf_analyzer stand-in that replays a real fixture."""
+    """The client job script run by bash directly (no Slurm needed): rendezvous with a real MLP server
+    whose statistics need the token, then ``saturate pa`` per batch size with the real perf_analyzer."""
     out = tmp_path / "pa"
     out.mkdir()
-    (out / "rendezvous.env").write_text("HOST=10.1.2.3\nHTTP_PORT=1\nGRPC_PORT=2\nMETRICS_PORT=3\nTOKEN=tk\n")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fix = FIXTURES / "perf_analyzer" / "pa_grpc_verbose"
-    stand_in = bin_dir / "perf_analyzer"
-    stand_in.write_text(
-        f"#!{sys.executable}\nimport shutil, sys\nargs = sys.argv[1:]\n"
-        f"open({str(tmp_path / 'argv.txt')!r}, 'a').write(' '.join(args) + '\\n')\n"
-        f"sys.stdout.write(open({str(fix) + '.txt'!r}).read())\n"
-        f"shutil.copyfile({str(fix) + '.csv'!r}, args[args.index('-f') + 1])\n")
-    stand_in.chmod(0o755)
-    script = tmp_path / "client.sbatch"
-    proc = saturate("job", "render", "client", *FAST, "-P", f"out={out}", "-P", "engine=perf_analyzer",
-                    "-P", "batch_sizes=4", "-P", "concurrency=1:4", "-o", str(script))
-    assert proc.returncode == 0, proc.stderr
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=120, env=env)
-    assert run.returncode == 0, run.stderr
-    (argv,) = (tmp_path / "argv.txt").read_text().splitlines()
-    assert "-u 10.1.2.3:2 -i grpc -b 4 --concurrency-range 1:4 -p 500" in argv
-    assert "-H triton-access-token:tk" in argv and f"-f {out}/scan_b4.csv" in argv
-    assert [lv["concurrency"] for lv in levels(out / "scan_b4.json")] == [1, 2, 3, 4]
+    srv = start_server("mlp", ["--guard-statistics"])
+    try:
+        (out / "rendezvous.env").write_text(
+            f"HOST=127.0.0.1\nHTTP_PORT={srv.http_port}\nGRPC_PORT={srv.grpc_port}\n"
+            f"METRICS_PORT={srv.metrics_port}\nTOKEN={srv.token}\n")
+        script = tmp_path / "client.sbatch"
+        proc = saturate("job", "render", "client", *FAST, "-P", f"out={out}", "-P", "engine=perf_analyzer",
+                        "-P", "batch_sizes=4", "-P", "concurrency=1:2", "-o", str(script))
+        assert proc.returncode == 0, proc.stderr
+        pa_dir = str(Path(perf_analyzer()).parent)
+        env = {**os.environ, "PATH": f"{pa_dir}{os.pathsep}{os.environ['PATH']}"}
+        run = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300, env=env)
+    finally:
+        srv.stop()
+    assert run.returncode == 0, run.stderr + _logs(out)
+    lvs = levels(out / "scan_b4.json")
+    assert [lv["concurrency"] for lv in lvs] == [1, 2]
+    assert all(lv["server"] for lv in lvs), _logs(out)  # the gRPC token header opened the statistics
+    console = (out / "pa_b4" / "pa_console.txt").read_text()
+    assert "triton-grpc-protocol-triton-access-token:***" in console and srv.token not in console
     assert (out / "status").read_text().strip() == "done" and (out / "rendezvous.env.done").exists()

@@ -71,7 +71,7 @@ scan_batch() {  # scan_batch B HOST:GRPC_PORT -> OUT/scan_bB.{json,csv,log}; one
   if [ "$ENGINE" = perf_analyzer ]; then
     $HSAT pa $SDK_ARGS --out "$OUT/pa_b$b" --json "$OUT/scan_b$b.json" -- -m "$MODEL" -u "$url" -i grpc -b "$b" \
       --concurrency-range "$CONCURRENCY" -p "$INTERVAL_MS" -s "$STABILITY" -r "$MAX_TRIALS" \
-      -H "triton-access-token:$TOKEN" -f "$OUT/scan_b$b.csv" $LOAD_ARGS >"$OUT/scan_b$b.log" 2>&1 </dev/null &
+      -H "triton-grpc-protocol-triton-access-token:$TOKEN" -f "$OUT/scan_b$b.csv" $LOAD_ARGS >"$OUT/scan_b$b.log" 2>&1 </dev/null &
   else
     SATURATE_ACCESS_TOKEN="$TOKEN" $RUN $SAT load -m "$MODEL" -u "$url" -i grpc -b "$b" \
       --concurrency-range "$CONCURRENCY" -p "$INTERVAL_MS" -s "$STABILITY" -r "$MAX_TRIALS" \
