@@ -97,7 +97,8 @@ def levels(path: Path) -> list[dict[str, object]]:
 
 def test_a_one_job_server_monitor_scan(slurm: None, tmp_path: Path) -> None:
     out = tmp_path / "a"
-    (job,) = submit("a", out, "-P", "concurrency=1:2:1", "-P", "batch_sizes=1,2", "-P", "cpus=2", wait=True)
+    (job,) = submit("a", out, "-P", "concurrency=1:2:1", "-P", "batch_sizes=1,2", "-P", "cpus=2",
+                    "-P", "stability=1000")  # exactly 3 windows a level: stable on a loaded CI core too
     wait_for(lambda: job_gone(job), 60, "the job to end", out)
     assert (out / "status").read_text().strip() == "done", _logs(out)
     for b in (1, 2):
