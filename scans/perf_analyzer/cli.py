@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -98,10 +99,12 @@ def run_pa_cli(args: argparse.Namespace) -> int:
     levels = outcome.levels
     json_file = args.json_file if args.json_file is not None else out / "pa.json"
     export = _flag(pa_args, "--profile-export-file")
+    pct_flag = _flag(pa_args, "--percentile")
+    pct = int(pct_flag) if pct_flag and pct_flag.isdigit() else None
+    if pct is not None:  # the latency perf_analyzer stabilised on, as the engine records it
+        levels = [dataclasses.replace(lv, percentile=pct) for lv in levels]
     if export is not None and Path(export).is_file():  # raw latencies: pa.npz beside pa.json, for merge
-        pct = _flag(pa_args, "--percentile")
-        levels, lats, durs = attach_export(levels, read_profile_export(export),
-                                           int(pct) if pct and pct.isdigit() else None)
+        levels, lats, durs = attach_export(levels, read_profile_export(export), pct)
         write_latency_file(Path(json_file).with_suffix(".npz"), lats, durs,
                            [lv.batch_size or 1 for lv in levels])
     run = RunResult(

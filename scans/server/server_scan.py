@@ -24,6 +24,7 @@ from loadgen import energy
 from loadgen import gates as gate_mod
 from loadgen.clients import make_client
 from loadgen.config import LoadConfig, Range
+from loadgen.inputs import resolve_shapes
 from loadgen.repeats import Trials, order
 from loadgen.result import (
     ClientStats,
@@ -132,7 +133,9 @@ def is_failed(level: LevelResult) -> bool:
 
 
 async def check_max_batch(cfg: LoadConfig, batches: tuple[int, ...]) -> None:
-    """One metadata call: every batch size must fit the model's max batch (else a ConfigError)."""
+    """One metadata call: every batch size must fit the model's max batch (else a ConfigError), and
+    every ``--shape`` the model's fixed dims (else a ModelError) for either engine: perf_analyzer
+    applies ``--shape`` to variable dims only and would measure the model's own shape unsaid."""
     client = make_client(cfg.protocol, cfg.url, cfg.access_token)
     try:
         await client.open()
@@ -141,6 +144,7 @@ async def check_max_batch(cfg: LoadConfig, batches: tuple[int, ...]) -> None:
             await client.statistics(cfg.model, cfg.model_version)
     finally:
         await client.close()
+    resolve_shapes(info, dict(cfg.shapes), allow_variable=True)
     top = max(batches)
     if info.max_batch_size == 0 and top > 1:
         raise ConfigError(f"batch {top}: model {cfg.model!r} does not batch (max_batch_size 0); "

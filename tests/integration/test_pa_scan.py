@@ -112,6 +112,18 @@ def test_scan_server_engine_with_a_token_measures_every_level(
     assert guarded.token not in text
 
 
+def test_a_shape_the_fixed_dims_refuse_is_one_line_before_measuring(guarded: ServerProcess,
+                                                                     tmp_path: Path) -> None:
+    # perf_analyzer applies --shape to variable dims only: it would measure [16] while scan.json said 7
+    out = tmp_path / "shape"
+    res = run_cli("scan", "server", "-m", "mlp", "-u", guarded.grpc_url, "--access-token", guarded.token,
+                  "--engine", "perf_analyzer", "--shape", "input:7", "--concurrency", "1", "--out", str(out),
+                  "--no-monitor", *FAST, timeout=120)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and "input" in lines[0], res.stderr
+    assert not (out / "scan.json").exists()
+
+
 def test_server_killed_mid_scan_fails_its_levels_with_pa_words(tmp_path: Path) -> None:
     srv = start_server("mlp", ["--max-batch", "16"])
     out = tmp_path / "killed"
@@ -185,7 +197,7 @@ def test_each_csv_variant_agrees_with_the_console(open_stats: ServerProcess, tmp
     if variant == "request_rate":
         assert lv["mode"] == "request_rate" and lv["request_rate"] == 40
     if variant == "percentile95":  # the stability rule ran on p95: PA prints it as the headline latency
-        assert "p95 latency" in console and lv["latency_us"]["p95"] > 0
+        assert "p95 latency" in console and lv["latency_us"]["p95"] > 0 and lv["percentile"] == 95
 
 
 def test_collect_metrics_and_profile_export(open_stats: ServerProcess, tmp_path: Path) -> None:
