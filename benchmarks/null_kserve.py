@@ -25,9 +25,11 @@ from typing import Any
 import grpc
 from tritonclient.grpc import model_config_pb2, service_pb2
 
+from saturate.tokens import GRPC_TOKEN_HEADER
+
 SERVICE = "inference.GRPCInferenceService"
 MODEL = "null"
-TOKEN_KEY = "triton-grpc-protocol-triton-access-token"
+TOKEN_KEY = GRPC_TOKEN_HEADER  # saturate/tokens.py
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:

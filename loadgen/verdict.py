@@ -96,6 +96,14 @@ def evidence(level: LevelResult, usage: Usage | None) -> dict[str, float | None]
     }
 
 
+def _delayed_share(level: LevelResult) -> float:
+    """The share of the level's requests sent late (0 when it counted none)."""
+    req = level.requests
+    if req is None or req.completed + req.failed == 0:
+        return 0.0
+    return req.delayed / (req.completed + req.failed)
+
+
 def _client(level: LevelResult, ev: dict[str, float | None]) -> list[str]:
     """Why the client is the limit (empty: it is not)."""
     out: list[str] = []
@@ -103,12 +111,11 @@ def _client(level: LevelResult, ev: dict[str, float | None]) -> list[str]:
     if cpu is not None and cpu >= 100 * CLIENT_CPU:
         out.append(f"client CPU at {cpu:.0f}% of a core per process: the client, not the server, may be "
                    "the bottleneck (try --processes)")
+    share = _delayed_share(level)
+    if share > DELAYED_SHARE:
+        out.append(f"{100 * share:.2f}% of the requests were sent late: the client could not keep up "
+                   "with the rate")
     req = level.requests
-    if req is not None and req.completed + req.failed > 0:
-        share = req.delayed / (req.completed + req.failed)
-        if share > DELAYED_SHARE:
-            out.append(f"{100 * share:.2f}% of the requests were sent late: the client could not keep up "
-                       "with the rate")
     if req is not None and req.dropped:
         out.append(f"{req.dropped} requests dropped at the outstanding-request cap")
     return out
@@ -151,8 +158,7 @@ def level_verdict(level: LevelResult, ctx: LevelContext, failed_in_level: int,
     ev = evidence(level, None)
     client = _client(level, ev)
     reasons += client
-    req = level.requests
-    if req is not None and req.delayed > DELAYED_SHARE * max(1, req.completed + req.failed):
+    if _delayed_share(level) > DELAYED_SHARE:
         valid = False
     saturated: Saturation = "client" if client else _server(ev)[0]
     srv = level.server

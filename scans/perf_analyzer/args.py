@@ -18,19 +18,14 @@ from typing import Literal
 
 from loadgen.config import LoadConfig, Range
 from saturate.errors import ConfigError, ToolMissingError
+from saturate.tokens import TOKEN_HEADERS
 
 GpuKind = Literal["none", "nvidia", "rocm"]
 GPU_FLAGS: dict[str, tuple[str, ...]] = {"none": (), "nvidia": ("--nv",), "rocm": ("--rocm",)}
-#: The header that carries Triton's access token (``-H name:value``), per protocol: Triton's gRPC
-#: endpoint expects the ``triton-grpc-protocol-`` prefix (PyTriton 0.7 / Triton 2.51 restricted protocols).
-TOKEN_HEADERS: dict[str, str] = {
-    "grpc": "triton-grpc-protocol-triton-access-token",
-    "http": "triton-access-token",
-}
 
 
 def token_header(protocol: str, token: str) -> str:
-    """perf_analyzer's ``-H`` value carrying ``token`` for ``protocol`` (grpc|http)."""
+    """perf_analyzer's ``-H`` value carrying ``token`` for ``protocol`` (grpc|http; saturate/tokens.py)."""
     return f"{TOKEN_HEADERS.get(protocol, TOKEN_HEADERS['http'])}:{token}"
 
 

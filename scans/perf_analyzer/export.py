@@ -36,6 +36,7 @@ from loadgen.result import (
     WindowSummary,
 )
 from loadgen.stats import summarize
+from saturate.atomic import atomic_file
 from saturate.errors import ConfigError
 
 
@@ -164,7 +165,5 @@ def write_latency_file(
         arrays[f"L{i}"] = np.asarray(lat, np.int64)
         arrays[f"D{i}"] = np.array(dur, np.int64)
         arrays[f"B{i}"] = np.array(b, np.int64)
-    target = Path(path)
-    tmp = target.with_name(target.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, target)
+    with atomic_file(path, "wb") as f:
+        np.savez(f, **arrays)
