@@ -14,6 +14,9 @@ from saturate.errors import ConfigError, ModelError, ServerError
 from saturate.tokens import GRPC_TOKEN_HEADER, HTTP_TOKEN_HEADER
 from servers.models import MODEL_NAMES, Array, get_spec, synthetic_inputs
 
+STATS_SETTLE_S = 2.0
+"""How long ``infer`` waits for the statistics to count its request."""
+
 PROTOCOLS = ("grpc", "http")
 _TRITON_TO_NUMPY = {
     "FP32": np.float32,
@@ -137,6 +140,7 @@ def infer_once(config: InferConfig) -> InferResult:
             item.set_data_from_numpy(arr)
             request.append(item)
         wanted = [module.InferRequestedOutput(name) for name in output_names]
+        before = server_counts(client, config) if config.access_token else None
         start = time.perf_counter_ns()
         try:
             response = client.infer(config.model, request, outputs=wanted)
@@ -144,7 +148,7 @@ def infer_once(config: InferConfig) -> InferResult:
             raise ServerError(f"the server rejected the request: {str(exc).splitlines()[0][:200]}") from None
         latency = time.perf_counter_ns() - start
         outputs = {name: response.as_numpy(name) for name in output_names}
-        stats = server_counts(client, config) if config.access_token else None
+        stats = counts_after(client, config, before) if before is not None else None
         return InferResult(outputs, latency, stats)
     finally:
         client.close()
@@ -168,6 +172,25 @@ def server_counts(client: Any, config: InferConfig) -> dict[str, int]:
         "inference_count": int(model.get("inference_count", 0)),
         "execution_count": int(model.get("execution_count", 0)),
     }
+
+
+def counts_after(
+    client: Any, config: InferConfig, before: Mapping[str, int], timeout_s: float = STATS_SETTLE_S
+) -> dict[str, int]:
+    """The counts once they include this request.
+
+    Triton records a request's statistics when the backend releases it, which can be after
+    the response reached the client (triton-inference-server/core, src/infer_request.cc,
+    InferenceRequest::ReportStatistics), so a read straight after the response may still
+    show the previous count. Polls, bounded by ``timeout_s``, until ``success`` has grown
+    past ``before``; returns the last read.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        now = server_counts(client, config)
+        if now["success"] > before["success"] or time.monotonic() >= deadline:
+            return now
+        time.sleep(0.01)
 
 
 def checksum(array: Array) -> str:
