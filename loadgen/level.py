@@ -1,6 +1,7 @@
-"""Assembling a :class:`~loadgen.result.LevelResult` from a level's windows (its verdict: loadgen.verdict).
+"""Assembling a :class:`~loadgen.result.LevelResult` from a level's windows.
 
-perf_analyzer's ``MergePerfStatusReports``: the last 3 windows' counts and durations are summed,
+Its stability label comes from :mod:`loadgen.stability`, its verdict from :mod:`loadgen.verdict`.
+perf_analyzer's ``MergePerfStatusReports``: the merged (last 3) windows' counts and durations are summed,
 latencies concatenated and the statistics recomputed; client send/recv are averaged over completed
 requests; server deltas are summed. Unlike perf_analyzer, a level that did not stabilise is still
 assembled (from its last windows) and kept, flagged, so the run JSON shows what happened.
@@ -9,7 +10,7 @@ assembled (from its last windows) and kept, flagged, so the run JSON shows what 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,81 +20,16 @@ from loadgen.result import (
     GpuSummary,
     LatencySummary,
     LevelResult,
-    Mode,
     RequestCounts,
     ServerSummary,
-    Stability,
     Throughput,
     WindowStats,
     WindowSummary,
 )
 from loadgen.serverstats import merge_deltas, summarize_server
-from loadgen.stats import percentile_set, summarize
+from loadgen.stability import LevelContext, outcome
+from loadgen.stats import summarize
 from loadgen.verdict import level_verdict
-
-
-@dataclass(frozen=True)
-class StabilityRule:
-    """The knobs of the stability rule (``-s``, ``-r``, ``--percentile``, ``--latency-threshold``)."""
-
-    stability_pct: float = 10.0
-    max_trials: int = 10
-    percentile: int | None = None
-    latency_threshold_ms: float = 0.0  # 0: no limit
-    throughput_relaxation: bool = True
-    count_windows: bool = False  # only changes the advice in messages (-p vs --measurement-request-count)
-    stability_window: int = 3
-
-    def __post_init__(self) -> None:
-        if self.stability_pct < 0:
-            raise ValueError("stability percentage must be >= 0")
-        if self.max_trials < 1:
-            raise ValueError("max trials must be >= 1")
-        if self.stability_window < 1:
-            raise ValueError("stability window must be >= 1")
-        percentile_set(self.percentile)  # validates 1..99
-
-    @property
-    def window_flag(self) -> str:
-        return "--measurement-request-count" if self.count_windows else "--measurement-interval"
-
-
-@dataclass(frozen=True)
-class LevelContext:
-    rule: StabilityRule
-    mode: Mode
-    value: float
-    batch_size: int = 1
-    processes: int = 1
-
-    def describe(self) -> str:
-        """'concurrency 4' or 'request rate 150'."""
-        if self.mode == "request_rate":
-            return f"request rate {self.value:g}"
-        return f"{self.mode} {int(self.value)}"
-
-
-def _outcome(
-    windows: Sequence[WindowStats],
-    ctx: LevelContext,
-    stable: bool,
-    throughput_stable: bool,
-    over_threshold: bool,
-    interrupted: str | None,
-) -> tuple[Stability, bool]:
-    rule = ctx.rule
-    if interrupted is not None:
-        return "interrupted", False
-    if not windows or any(w.completed == 0 for w in windows[-rule.stability_window :]):
-        return "empty_window", False
-    if stable:
-        return "stable", True
-    ended = over_threshold or len(windows) >= rule.max_trials
-    if rule.throughput_relaxation and throughput_stable and ended:
-        return "throughput_only", True
-    if over_threshold:
-        return "over_latency_threshold", False
-    return "unstable", False
 
 
 def _loop_lag(windows: Sequence[WindowStats]) -> float | None:
@@ -110,16 +46,15 @@ def build_level(
     windows: Sequence[WindowStats],
     summaries: Sequence[WindowSummary],
     ctx: LevelContext,
-    *,
-    stable: bool,
-    throughput_stable: bool,
-    over_threshold: bool,
     interrupted: str | None = None,
 ) -> LevelResult:
-    """Merge the last ``stability_window`` windows into the level's result (see module doc)."""
+    """Merge the windows the rule names (:meth:`StabilityRule.merged`) into the level's result.
+
+    ``summaries`` are the windows' summaries, one each; the stability label comes from
+    :func:`loadgen.stability.outcome` over them.
+    """
     rule = ctx.rule
-    stability, is_stable = _outcome(windows, ctx, stable, throughput_stable, over_threshold, interrupted)
-    last = list(windows[-rule.stability_window :])
+    last = rule.merged(windows)
     lat = (
         np.concatenate([w.latencies_ns for w in last]).astype(np.int64, copy=False)
         if last
@@ -128,13 +63,8 @@ def build_level(
     latency = summarize(lat, rule.percentile) or LatencySummary(percentiles_ns={}, count=0)
     svc_parts = [w.service_ns for w in last if w.service_ns is not None]
     service = summarize(np.concatenate(svc_parts), rule.percentile) if svc_parts else None
-    if (
-        is_stable
-        and rule.latency_threshold_ms
-        and latency.count
-        and latency.stabilizing_ns(rule.percentile) // 1_000_000 >= rule.latency_threshold_ms
-    ):
-        stability = "over_latency_threshold"
+    merged_latency = float(latency.stabilizing_ns(rule.percentile)) if latency.count else None
+    stability, is_stable = outcome(summaries, rule, interrupted, merged_latency)
 
     dur = sum(w.duration_ns for w in last)
     done = int(lat.size)
@@ -199,27 +129,3 @@ def build_level(
     all_failed = sum(w.failed for w in windows)
     verdict = level_verdict(level, ctx, all_failed, interrupted)  # loadgen/verdict.py: the one rule
     return replace(level, verdict=verdict)
-
-
-def outcome_message(level: LevelResult, ctx: LevelContext, interrupted: str | None = None) -> str | None:
-    """perf_analyzer's words for a level that is not recorded as stable; None when it is."""
-    rule = ctx.rule
-    if level.stability == "interrupted":
-        return f"Level {ctx.describe()} ended early: {interrupted or 'interrupted'}"
-    if level.stability == "empty_window":
-        return (
-            "No valid requests recorded within a measurement window. "
-            f"Please use a larger time window ({rule.window_flag})."
-        )
-    if level.stability == "unstable":
-        return (
-            f"Failed to obtain stable measurement within {len(level.windows)} measurement windows for "
-            f"{ctx.describe()}. Please try to increase the {rule.window_flag}."
-        )
-    if level.stability == "over_latency_threshold":
-        return f"Measured latency went over the set limit of {rule.latency_threshold_ms:g} msec."
-    if level.stability == "throughput_only":
-        return (
-            "Request latency is not stabilizing (throughput alone is stable). Please try lowering the load."
-        )
-    return None

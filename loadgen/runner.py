@@ -25,7 +25,6 @@ from loadgen.clients import make_client
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.histogram import level_block
-from loadgen.level import StabilityRule
 from loadgen.metrics import MetricsPoller
 from loadgen.multiproc import MultiProcessSource
 from loadgen.repeats import Trials, more_rounds
@@ -34,6 +33,7 @@ from loadgen.run_outputs import RunWriter
 from loadgen.serverstats import model_delta
 from loadgen.signals import stop_on_signals
 from loadgen.sources import InProcessSource, LoadSource
+from loadgen.stability import StabilityRule
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
@@ -220,7 +220,7 @@ class LoadSession:
             while st.windows and st.windows[-1].completed == 0:
                 st.windows.pop()
                 st.summaries.pop()
-        self.merged_windows = list(st.windows[-self.rule.stability_window :])
+        self.merged_windows = self.rule.merged(st.windows)
         level = self.traffic.annotate(st.result(interrupted), self.merged_windows)
         hist = level_block([w.latencies_ns for w in self.merged_windows])
         return dataclasses.replace(level, extras={**level.extras, "histogram": hist})

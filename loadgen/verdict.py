@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loadgen.result import LevelResult, Saturation, Verdict
-
-if TYPE_CHECKING:
-    from loadgen.level import LevelContext
+from loadgen.stability import LevelContext, outcome_message
 
 CLIENT_CPU = 0.8  # of a core, per client process
 DELAYED_SHARE = 0.01  # of the requests sent late
@@ -142,8 +140,6 @@ def _server(ev: dict[str, float | None]) -> tuple[Saturation, str | None]:
 def level_verdict(level: LevelResult, ctx: LevelContext, failed_in_level: int,
                   interrupted: str | None) -> Verdict:
     """The verdict from the level alone (loadgen): validity with its reasons, client warnings, the limit."""
-    from loadgen.level import outcome_message
-
     reasons: list[str] = []
     valid = level.stability in ("stable", "throughput_only")
     msg = outcome_message(level, ctx, interrupted)

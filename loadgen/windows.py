@@ -1,43 +1,24 @@
-"""Measurement windows and perf_analyzer's stability rule (shared/reference/perf_analyzer.md §1).
+"""A level's measurement windows: their summaries, K processes' parts combined, and the accumulator.
 
-- A request belongs to the window in which it **completes**: ``start <= end_ns <= end`` (a request
-  ending exactly on an edge counts in the earlier window); one ending before the level's first window
-  is dropped, one ending after the current edge waits for the next window
-  (:class:`loadgen.drivers.Recorder`).
-- Stable when at least 3 windows exist and over the last 3 every throughput is > 0 and
-  ``max/min <= 1 + s/100`` for throughput **and** for the stabilising latency (average, or
-  p``--percentile``). An empty window counts as throughput 0 and infinite latency.
-- At most ``max_trials`` windows. Early stop when ``--latency-threshold`` is set and any of the last 3
-  windows has a stabilising latency >= the limit.
-- Async relaxation (PA ``--async``; our clients are always asynchronous): after max trials, a level
-  whose throughput alone is stable counts as stable, flagged ``stability="throughput_only"``.
-- The reported numbers merge the last 3 windows (:func:`loadgen.level.build_level`).
-
-``StabilityRule`` is defined in :mod:`loadgen.level` and re-exported here.
+A request belongs to the window in which it **completes**: ``start <= end_ns <= end`` (a request ending
+exactly on an edge counts in the earlier window); one ending before the level's first window is
+dropped, one ending after the current edge waits for the next window (:class:`loadgen.drivers.Recorder`).
+:class:`Stabilizer` collects a level's windows and asks :mod:`loadgen.stability` (the rule) when it is
+done; :func:`loadgen.level.build_level` merges them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from loadgen.level import LevelContext, StabilityRule, build_level
+from loadgen.level import build_level
 from loadgen.result import LevelResult, Mode, WindowStats, WindowSummary
+from loadgen.stability import LevelContext, StabilityRule, done, is_stable, over_threshold
 from loadgen.stats import summarize
 
-__all__ = [
-    "LevelContext",
-    "StabilityRule",
-    "Stabilizer",
-    "combine_processes",
-    "is_stable",
-    "over_threshold",
-    "trial_values",
-    "window_summary",
-]
 
 def combine_processes(parts: Sequence[WindowStats]) -> WindowStats:
     """One window from K processes' parts of it (same edges): latencies concatenated, counters summed.
@@ -90,44 +71,6 @@ def window_summary(w: WindowStats, batch_size: int, percentile: int | None = Non
     )
 
 
-def trial_values(s: WindowSummary, percentile: int | None) -> tuple[float, float]:
-    """(throughput, stabilising latency ns) of a window; an empty window is (0, inf) like PA's error pass."""
-    if s.latency is None or s.completed == 0:
-        return 0.0, math.inf
-    return s.infer_per_s, float(s.latency.stabilizing_ns(percentile))
-
-
-def _ratio_ok(values: Sequence[float], limit: float) -> bool:
-    lo, hi = min(values), max(values)
-    if lo <= 0 or math.isinf(hi):
-        return False
-    return hi / lo <= limit
-
-
-def is_stable(summaries: Sequence[WindowSummary], rule: StabilityRule, *, check_latency: bool = True) -> bool:
-    """perf_analyzer's ``DetermineStability`` over the last ``rule.stability_window`` windows."""
-    n = rule.stability_window
-    if len(summaries) < n:
-        return False
-    vals = [trial_values(s, rule.percentile) for s in summaries[-n:]]
-    thr = [v[0] for v in vals]
-    if any(t == 0 for t in thr):
-        return False
-    limit = 1 + rule.stability_pct / 100
-    if not _ratio_ok(thr, limit):
-        return False
-    return not check_latency or _ratio_ok([v[1] for v in vals], limit)
-
-
-def over_threshold(summaries: Sequence[WindowSummary], rule: StabilityRule) -> bool:
-    """PA's early exit: a limit is set, >= 3 windows, and one of the last 3 is at or over it."""
-    n = rule.stability_window
-    if not rule.latency_threshold_ms or len(summaries) < n:
-        return False
-    limit_ns = rule.latency_threshold_ms * 1e6
-    return any(trial_values(s, rule.percentile)[1] >= limit_ns for s in summaries[-n:])
-
-
 @dataclass
 class Stabilizer:
     """Feed it one window at a time; ask :meth:`stable`, :meth:`done` and finally :meth:`result`.
@@ -163,7 +106,7 @@ class Stabilizer:
 
     def done(self) -> bool:
         """True once stable, over the latency limit, or after ``max_trials`` windows."""
-        return self.stable() or self.over_threshold() or len(self.windows) >= self.rule.max_trials
+        return done(self.summaries, self.rule)
 
     def result(self, interrupted: str | None = None) -> LevelResult:
         """The level: merge of the last 3 windows (fewer if fewer exist), flagged as it ended.
@@ -171,14 +114,5 @@ class Stabilizer:
         ``interrupted`` (e.g. "server stopped responding: ...") ends the level early with what was
         measured; it is then marked ``stability="interrupted"`` and invalid.
         """
-        return build_level(
-            self.windows,
-            self.summaries,
-            LevelContext(
-                self.rule, self.mode, self.value, self.batch_size, self.processes
-            ),
-            stable=self.stable(),
-            throughput_stable=self.throughput_stable(),
-            over_threshold=self.over_threshold(),
-            interrupted=interrupted,
-        )
+        ctx = LevelContext(self.rule, self.mode, self.value, self.batch_size, self.processes)
+        return build_level(self.windows, self.summaries, ctx, interrupted)

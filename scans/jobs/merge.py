@@ -32,6 +32,7 @@ from loadgen.result import (
     Throughput,
     Verdict,
 )
+from loadgen.stability import merged
 from loadgen.stats import percentile_set, summarize
 from saturate.errors import ConfigError
 
@@ -90,7 +91,7 @@ def load_rank(path: Path) -> RankRun:
 
 
 def _span(level: LevelResult, same_clock: bool) -> tuple[int, int] | None:
-    wins = level.windows[-3:]
+    wins = merged(level.windows)  # the windows the level reports (loadgen/stability.py)
     if not wins or (min(w.start_ns for w in wins) < _EPOCH_NS and not same_clock):
         return None
     return min(w.start_ns for w in wins), max(w.end_ns for w in wins)

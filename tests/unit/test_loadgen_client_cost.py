@@ -16,8 +16,9 @@ from conftest import REPO, free_port
 from loadgen import autoproc, eventloop, runner, verdict
 from loadgen.cli import config_from_args
 from loadgen.config import LoadConfig, Range
-from loadgen.level import LevelContext, StabilityRule, build_level
+from loadgen.level import build_level
 from loadgen.result import ClientStats, LevelResult, WindowStats
+from loadgen.stability import LevelContext, StabilityRule
 from loadgen.windows import window_summary
 from saturate.errors import ConfigError
 
@@ -66,8 +67,7 @@ def _level(cpu_ns: int, concurrency: int, processes: int = 1) -> LevelResult:
     rule = StabilityRule()
     windows = [w, w, w]
     return build_level(windows, [window_summary(x, 1) for x in windows],
-                       LevelContext(rule, "concurrency", concurrency, 1, processes),
-                       stable=True, throughput_stable=True, over_threshold=False)
+                       LevelContext(rule, "concurrency", concurrency, 1, processes))
 
 
 def test_more_processes_follows_the_client_verdict() -> None:

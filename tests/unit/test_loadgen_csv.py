@@ -10,7 +10,8 @@ from conftest import FIXTURES as TEST_FIXTURES
 
 from loadgen.csvfmt import CsvOptions, parse_csv, read_csv, render, write_csv
 from loadgen.result import GpuSample, ServerDelta, WindowStats
-from loadgen.windows import StabilityRule, Stabilizer
+from loadgen.stability import StabilityRule
+from loadgen.windows import Stabilizer
 
 FIXTURES = TEST_FIXTURES / "perf_analyzer"
 CSV_FILES = sorted(FIXTURES.glob("*.csv"))

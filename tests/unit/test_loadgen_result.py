@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from loadgen.result import SCHEMA, GpuSample, GpuSummary, LevelResult, RunResult, ServerDelta, WindowStats
-from loadgen.windows import StabilityRule, Stabilizer
+from loadgen.stability import StabilityRule
+from loadgen.windows import Stabilizer
 
 
 def level(value: float, mode: str = "concurrency") -> LevelResult:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from loadgen.result import GpuSample, ServerDelta, WindowStats
-from loadgen.windows import StabilityRule, Stabilizer, combine_processes
+from loadgen.stability import StabilityRule
+from loadgen.windows import Stabilizer, combine_processes
 
 SEC = 1_000_000_000
 
@@ -188,3 +189,20 @@ def test_request_rate_server_columns_use_service_time() -> None:
     assert lv.server is not None and lv.server.network_server_ns == 1_000_000 - 500_000
     assert lv.client.request_ns == 1_000_000
     assert lv.verdict.saturated == "client" and not lv.verdict.valid  # 50% of requests sent late
+
+
+def test_merged_windows_are_the_rules_last_three() -> None:
+    from loadgen.stability import STABILITY_WINDOW, merged
+
+    assert STABILITY_WINDOW == 3 and merged([1, 2, 3, 4, 5]) == [3, 4, 5] and merged([1]) == [1]
+    assert StabilityRule(stability_window=2).merged([1, 2, 3]) == [2, 3]
+
+
+def test_stable_windows_whose_merge_reaches_the_threshold_are_flagged_over_it() -> None:
+    # the windows agree (stable) and their merged p95, 1.95 ms, is at the 1 ms limit in whole ms:
+    # the level keeps its numbers as stable and is labelled over the threshold
+    lat = [1000] * 90 + [1950] * 10
+    ws = [win(k, 100, lat) for k in range(3)]
+    st = run(ws, StabilityRule(stability_pct=10, percentile=95, latency_threshold_ms=1))
+    lv = st.result()
+    assert lv.stability == "over_latency_threshold" and lv.stable

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadgen.level import LevelContext, StabilityRule, build_level
+from loadgen.level import build_level
 from loadgen.result import LevelResult, RunResult, WindowStats
+from loadgen.stability import LevelContext, StabilityRule
 from loadgen.windows import combine_processes, window_summary
 from saturate.cli import main
 from saturate.errors import ConfigError
@@ -31,7 +32,7 @@ def level(ws: list[WindowStats], concurrency: int, batch: int = 4) -> LevelResul
     ctx = LevelContext(rule=StabilityRule(stability_pct=1000, percentile=95), mode="concurrency",
                        value=concurrency, batch_size=batch)
     sums = [window_summary(w, batch, 95) for w in ws]
-    return build_level(ws, sums, ctx, stable=True, throughput_stable=True, over_threshold=False)
+    return build_level(ws, sums, ctx)
 
 
 def write_rank(path: Path, levels: list[tuple[LevelResult, list[WindowStats]]]) -> Path:
