@@ -155,5 +155,5 @@ def make_engine(
         return LoadgenEngine(on_window=on_window)
     if name == "perf_analyzer":  # options image, gpu, binary, dir (see ENGINE_OPTIONS)
         from scans.perf_analyzer.engine import PerfAnalyzerEngine
-        return PerfAnalyzerEngine.from_options(workdir, echo, options, environ={})
+        return PerfAnalyzerEngine.from_options(workdir, echo, options)
     raise ValueError(f"unknown engine {name!r}")

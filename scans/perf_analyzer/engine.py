@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -238,24 +237,23 @@ class PerfAnalyzerEngine:
         workdir: Path | None = None,
         echo: Echo | None = echo_stderr,
         options: Mapping[str, str] | None = None,
-        environ: Mapping[str, str] | None = None,
     ) -> PerfAnalyzerEngine:
         """The engine ``scan server --engine perf_analyzer`` uses.
 
-        ``options`` (``ScanConfig.engine_options``), else the environment: ``image`` /
-        ``SATURATE_PA_IMAGE`` (an SDK .sif; none: perf_analyzer from PATH), ``gpu`` / ``SATURATE_PA_GPU``
-        (none|nvidia|rocm), ``binary``, ``dir`` / ``SATURATE_PA_DIR`` (its CSVs and consoles; default
+        ``options`` are ``ScanConfig.engine_options``, as scan.json records them (the CLI fills keys
+        not given from ``SATURATE_PA_*`` once, in :func:`scans.engines.engine_options`; the engine
+        reads no environment): ``image`` (an SDK .sif; none: perf_analyzer from PATH), ``gpu``
+        (none|nvidia|rocm), ``binary``, ``dir`` (its CSVs and consoles; default
         ``workdir/perf_analyzer``, or a new temporary directory without a workdir).
         """
         opts = dict(options or {})
-        env = os.environ if environ is None else environ
-        gpu = opts.get("gpu") or env.get("SATURATE_PA_GPU", "none")
+        gpu = opts.get("gpu") or "none"
         if gpu not in GPU_FLAGS:
             raise ConfigError(f"perf_analyzer gpu {gpu!r}: choose one of {', '.join(GPU_FLAGS)}")
-        launcher = PaLauncher(image=opts.get("image") or env.get("SATURATE_PA_IMAGE") or None,
+        launcher = PaLauncher(image=opts.get("image") or None,
                               gpu=cast(GpuKind, gpu), binary=opts.get("binary") or "perf_analyzer")
         launcher.command([])  # missing image, apptainer or perf_analyzer: one line before the scan starts
-        where = opts.get("dir") or env.get("SATURATE_PA_DIR")
+        where = opts.get("dir")
         if where:
             pa_dir = Path(where)
         elif workdir is not None:

@@ -232,19 +232,19 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_engine_from_options(apptainer: Path, tmp_path: Path) -> None:
-    engine = PerfAnalyzerEngine.from_options(tmp_path / "scan", None, {}, environ={})
+    engine = PerfAnalyzerEngine.from_options(tmp_path / "scan", None, {})
     assert engine.launcher.image is None and engine.workdir == (tmp_path / "scan" / "perf_analyzer").resolve()
-    engine = PerfAnalyzerEngine.from_options(None, None, {}, environ={"SATURATE_PA_DIR": str(tmp_path / "d")})
+    engine = PerfAnalyzerEngine.from_options(None, None, {"dir": str(tmp_path / "d")})
     assert engine.workdir == (tmp_path / "d").resolve()
     image = tmp_path / "sdk.sif"
     image.write_text("x")
     opts = {"image": str(image), "gpu": "nvidia"}
-    engine = PerfAnalyzerEngine.from_options(tmp_path, None, opts, environ={})
+    engine = PerfAnalyzerEngine.from_options(tmp_path, None, opts)
     assert engine.launcher.gpu == "nvidia" and str(engine.workdir) in engine.launcher.binds
     with pytest.raises(ConfigError, match="gpu 'intel'"):
-        PerfAnalyzerEngine.from_options(tmp_path, None, {}, environ={"SATURATE_PA_GPU": "intel"})
+        PerfAnalyzerEngine.from_options(tmp_path, None, {"gpu": "intel"})
     with pytest.raises(ToolMissingError, match="no_such_pa not found"):
-        PerfAnalyzerEngine.from_options(tmp_path, None, {"binary": "no_such_pa"}, environ={})
+        PerfAnalyzerEngine.from_options(tmp_path, None, {"binary": "no_such_pa"})
     assert engine_options("perf_analyzer", ["gpu=rocm"], {"SATURATE_PA_DIR": "d", "SATURATE_PA_GPU": "x"}) \
         == (("dir", "d"), ("gpu", "rocm"))
     with pytest.raises(ConfigError, match="takes image=, gpu=, dir=, binary="):
