@@ -44,6 +44,11 @@ def load(path: str) -> Series:
             f"cannot read {path}: {exc.strerror or exc}; pass a CSV written by saturate monitor") from None
     if not rows:
         raise ConfigError(f"{path} is empty; pass a CSV written by saturate monitor")
+    return series_of(rows, path)
+
+
+def series_of(rows: list[list[str]], path: str) -> Series:
+    """The :class:`Series` of a monitor CSV's rows (``rows[0]`` its header); ``path`` names it in errors."""
     header = [h.strip() for h in rows[0]]
     s = Series()
     if "unix_ns" in header and "device" in header:

@@ -1,5 +1,6 @@
 """A server scan's result directory: the run JSON (read for ``--resume``, rewritten after every level),
-one perf_analyzer-style CSV per batch size, and the per-level utilisation read from the monitor CSV.
+one perf_analyzer-style CSV per batch size, and the per-level utilisation from the rows the monitor
+CSV gained during the level (:class:`MonitorTail`).
 
     OUT/scan.json     saturate.run/1; levels in grid order; ``analysis``: knee and verdict evidence
     OUT/b16.csv       perf_analyzer's CSV for batch 16 (stable levels, as perf_analyzer records them)
@@ -10,6 +11,7 @@ one perf_analyzer-style CSV per batch size, and the per-level utilisation read f
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -22,7 +24,7 @@ from loadgen.extras_csv import write_extra_csv
 from loadgen.result import SCHEMA, LevelResult, RunResult, write_json_atomic
 from loadgen.verdict import Usage
 from monitors.schema import HOST_DEVICE, PROC_PREFIX
-from monitors.summarize import Series, load
+from monitors.summarize import Series, series_of
 from saturate.atomic import write_atomic
 from saturate.errors import ConfigError
 from scans.analysis import analysis, level_name
@@ -109,26 +111,45 @@ def phase_usage(series: Series, phase: str) -> Usage | None:
     )
 
 
-def monitor_usage(path: Path, phase: str) -> Usage | None:
-    """:func:`phase_usage` of the monitor CSV at ``path`` (None when there is none or it is unreadable)."""
-    if not path.is_file():
-        return None
-    try:
-        return phase_usage(load(str(path)), phase)
-    except (ConfigError, ValueError, IndexError):
-        return None
+class MonitorTail:
+    """The monitor CSV the scan is writing, read incrementally: each :meth:`level` call parses only the
+    complete rows appended since the last one, so a scan's cost per level does not grow with its length.
+    """
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._header: str | None = None
 
-def monitor_power(path: Path, phase: str) -> tuple[float | None, int] | None:
-    """The monitor's GPU power over a phase (``loadgen.energy.phase_power``); None without a CSV."""
-    if not path.is_file():
-        return None
-    try:
-        s = load(str(path))
-    except (ConfigError, ValueError, IndexError):
-        return None
-    return phase_power(s.device, s.phase, s.values["power_w"], phase,
-                       lambda d: d != HOST_DEVICE and not d.startswith(PROC_PREFIX))
+    def _new_rows(self) -> Series | None:
+        if not self.path.is_file():
+            return None
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return None
+        end = data.rfind(b"\n") + 1  # a row being written waits for the next call
+        self._offset += end
+        lines = data[:end].decode("utf-8", "replace").splitlines()
+        if self._header is None:
+            if not lines:
+                return None
+            self._header, lines = lines[0], lines[1:]
+        try:
+            return series_of(list(csv.reader([self._header, *lines], skipinitialspace=True)), str(self.path))
+        except (ConfigError, ValueError, IndexError):
+            return None
+
+    def level(self, phase: str) -> tuple[Usage | None, tuple[float | None, int] | None]:
+        """(usage, GPU power) of ``phase`` from the rows written since the last call."""
+        s = self._new_rows()
+        if s is None:
+            return None, None
+        power = phase_power(s.device, s.phase, s.values["power_w"], phase,
+                            lambda d: d != HOST_DEVICE and not d.startswith(PROC_PREFIX))
+        return phase_usage(s, phase), power
 
 
 def append_monitor(previous: Path, current: Path) -> None:

@@ -175,6 +175,7 @@ class ServerScan:
         self.verdicts: dict[str, dict[str, Any]] = {}
         self.server: ServedServer | None = None
         self.monitor: Monitor | None = None
+        self.tail: scanio.MonitorTail | None = None
         self.progress: ScanProgress | None = None
         self.signal_code = 0
         self.trials = Trials()  # --repeats: every trial of each level, by level name
@@ -215,6 +216,7 @@ class ServerScan:
         mcfg = MonitorConfig(out=str(target), interval_s=self.cfg.monitor_interval_s,
                              sources=self.cfg.monitor_sources, pids=pids)
         self.monitor = Monitor(mcfg, log=log)
+        self.tail = scanio.MonitorTail(target)
         self.monitor.start()
 
     def _stop_monitor(self) -> None:
@@ -257,14 +259,13 @@ class ServerScan:
             level = failed_level(batch, conc, failed)
         elif level.stability == "failed":  # the engine's tool failed it: its own message, kept as is
             failed = "; ".join(level.verdict.reasons) or "the engine failed this level"
-        usage = scanio.monitor_usage(self.out / scanio.MONITOR_NAME, name) if self.monitor else None
+        usage, power = self.tail.level(name) if self.monitor and self.tail else (None, None)
         verdict = decide(level, usage)
         level = dataclasses.replace(level, verdict=verdict.verdict())
         self.verdicts[name] = verdict.to_dict()
         if self.cfg.load.repeats > 1 and failed is None:
             level = self.trials.add(name, level)
         self.run_result.levels = [lv for lv in self.run_result.levels if scanio.name_of(lv) != name]
-        power = scanio.monitor_power(self.out / scanio.MONITOR_NAME, name) if self.monitor else None
         level = dataclasses.replace(level, extras={**level.extras, "energy": energy.for_level(level, power)})
         self.run_result.levels.append(level)
         self._write()

@@ -17,7 +17,7 @@ from loadgen.result import ClientStats, GpuSummary, LatencySummary, LevelResult,
 from monitors.nvidia_smi import parse_line, reading_from_fields
 from monitors.schema import HOST_DEVICE, Reading
 from monitors.writers import TidyWriter
-from scans.server.scanio import monitor_power
+from scans.server.scanio import MonitorTail
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "monitors"
 H100 = "nvidia_smi_h100-80gb-hbm3_590.48.01_{}.csv"
@@ -56,18 +56,18 @@ def test_energy_from_recorded_nvidia_smi_monitor_csv(tmp_path: Path) -> None:
     _monitor_csv(path)
     load_w = _reading(H100.format("load")).values["power_w"]
     assert load_w == pytest.approx(631.95)
-    power = monitor_power(path, "c4_b1")
+    power = MonitorTail(path).level("c4_b1")[1]
     assert power == (pytest.approx(631.95), 4)
     block = for_level(_level(12_000.0), power)
     assert block["source"] == "monitor"
     assert block["infer_per_j"] == pytest.approx(12_000.0 / 631.95)
     assert block["j_per_infer"] == pytest.approx(631.95 / 12_000.0)
-    idle = monitor_power(path, "c1_b1")
+    idle = MonitorTail(path).level("c1_b1")[1]
     assert idle is not None and idle[0] is not None and idle[0] < 200
     # no GPU rows, no monitor file: empty, never zero
-    assert monitor_power(path, "c8_b1") == (None, 0)
-    assert monitor_power(tmp_path / "none.csv", "c4_b1") is None
-    empty = for_level(_level(12_000.0), monitor_power(path, "c8_b1"))
+    assert MonitorTail(path).level("c8_b1")[1] == (None, 0)
+    assert MonitorTail(tmp_path / "none.csv").level("c4_b1") == (None, None)
+    empty = for_level(_level(12_000.0), MonitorTail(path).level("c8_b1")[1])
     assert empty == {"power_w": None, "infer_per_j": None, "j_per_infer": None, "source": None, "samples": 0}
 
 

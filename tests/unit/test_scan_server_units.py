@@ -100,8 +100,31 @@ def test_phase_usage_from_a_real_monitor_csv(tmp_path: Path) -> None:
     u = scanio.phase_usage(load(str(path)), "c1_b1")
     assert u == Usage(gpu_util_pct=60, gpu_util_max_pct=70, sm_active_pct=30, host_cpu_pct=50,
                       process_cpu_pct=100, samples=2)
-    assert scanio.monitor_usage(path, "c9_b9") is None
-    assert scanio.monitor_usage(tmp_path / "absent.csv", "c1_b1") is None
+    assert scanio.MonitorTail(path).level("c9_b9")[0] is None
+    assert scanio.MonitorTail(tmp_path / "absent.csv").level("c1_b1") == (None, None)
+
+
+def test_monitor_tail_reads_only_the_rows_a_level_added(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.csv"
+    tail = scanio.MonitorTail(path)
+    assert tail.level("c1_b1") == (None, None)  # the monitor has not written yet
+    w = make_writer(str(path), "tidy")
+    for t in range(3):
+        w.write(1_000_000_000 * (t + 1), [Reading("gpu0", {"gpu_util_pct": 40, "power_w": 100.0})], "c1_b1")
+    w.close()
+    usage, power = tail.level("c1_b1")
+    assert usage is not None and usage.gpu_util_pct == 40 and usage.samples == 3 and power == (100.0, 3)
+    header_and_rows = path.read_text().splitlines(keepends=True)
+    row = header_and_rows[1].replace("c1_b1", "c2_b1").replace(",40,", ",90,")
+    with open(path, "a") as f:  # the next level: two complete rows and one being written
+        f.write(row + row + row[:10])
+    usage, _ = tail.level("c2_b1")
+    assert usage is not None and usage.samples == 1 and usage.gpu_util_pct == 90  # same timestamp, 2 rows
+    assert tail.level("c1_b1")[0] is None  # the earlier level's rows are not read again
+    with open(path, "a") as f:
+        f.write(row[10:])
+    usage, _ = tail.level("c2_b1")  # the row finished later belongs to the next read
+    assert usage is not None and usage.gpu_util_pct == 90
 
 
 def _cfg(tmp_path: Path, **kw: object) -> ScanConfig:
