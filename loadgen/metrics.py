@@ -1,7 +1,7 @@
 """`--collect-metrics`: poll Triton's Prometheus endpoint and aggregate GPU metrics per window.
 
-Parsed with prometheus-client's text parser. Like perf_analyzer, only series whose sole label is
-``gpu_uuid`` count; per window, utilization (0-1) and power (W) are averaged, memory used is the
+Parsed by :func:`saturate.triton_metrics.gpu_gauges` (perf_analyzer's rule for which series count);
+per window, utilization (0-1) and power (W) are averaged, memory used is the
 maximum and memory total the first sample (perf_analyzer.md §5; `GpuSummary.merge`).
 """
 
@@ -13,34 +13,26 @@ import sys
 import time
 
 import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
 
 from loadgen.result import GpuSample
 from saturate.errors import ServerError
-
-METRICS = (
-    "nv_gpu_utilization", "nv_gpu_power_usage", "nv_gpu_memory_used_bytes", "nv_gpu_memory_total_bytes",
+from saturate.triton_metrics import (
+    GPU_MEMORY_TOTAL,
+    GPU_MEMORY_USED,
+    GPU_POWER,
+    GPU_UTILIZATION,
+    gpu_gauges,
 )
-
-
-def parse_gpu_metrics(text: str) -> dict[str, dict[str, float]]:
-    """{metric: {gpu_uuid: value}} for the four GPU metrics perf_analyzer reads."""
-    out: dict[str, dict[str, float]] = {m: {} for m in METRICS}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in out and set(sample.labels) == {"gpu_uuid"}:
-                out[sample.name][sample.labels["gpu_uuid"]] = float(sample.value)
-    return out
 
 
 def sample(parsed: dict[str, dict[str, float]], t_ns: int | None = None) -> GpuSample:
     """One scrape as a :class:`GpuSample` (utilization as a fraction, memory in bytes)."""
     return GpuSample(
         t_ns=time.time_ns() if t_ns is None else t_ns,
-        util=dict(parsed["nv_gpu_utilization"]),
-        power_w=dict(parsed["nv_gpu_power_usage"]),
-        mem_used_bytes={k: int(v) for k, v in parsed["nv_gpu_memory_used_bytes"].items()},
-        mem_total_bytes={k: int(v) for k, v in parsed["nv_gpu_memory_total_bytes"].items()},
+        util=dict(parsed[GPU_UTILIZATION]),
+        power_w=dict(parsed[GPU_POWER]),
+        mem_used_bytes={k: int(v) for k, v in parsed[GPU_MEMORY_USED].items()},
+        mem_total_bytes={k: int(v) for k, v in parsed[GPU_MEMORY_TOTAL].items()},
     )
 
 
@@ -85,7 +77,7 @@ class MetricsPoller:
         async with self._session.get(self.url) as resp:
             if resp.status != 200:
                 raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status)
-            parsed = parse_gpu_metrics(await resp.text())
+            parsed = gpu_gauges(await resp.text())
         for name, values in parsed.items():
             if not values and name not in self._warned:
                 self._warned.add(name)

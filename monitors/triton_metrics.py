@@ -1,7 +1,8 @@
-"""Triton /metrics source: the server's ``nv_gpu_*`` gauges, parsed with prometheus-client.
+"""Triton /metrics source: the server's ``nv_gpu_*`` gauges as monitor readings.
 
-``nv_gpu_utilization`` is a fraction in [0, 1] (scaled to %), memory gauges are bytes, power is W.
-Devices are named by their ``gpu_uuid`` label. A CPU-only server exports no ``nv_gpu_*`` gauges.
+Parsed by :func:`saturate.triton_metrics.gpu_gauges` (the parser ``--collect-metrics`` uses too);
+utilization is scaled to %, memory to MiB, power stays W. Devices are named by their ``gpu_uuid``
+label. A CPU-only server exports no ``nv_gpu_*`` gauges.
 """
 
 from __future__ import annotations
@@ -10,31 +11,32 @@ import threading
 import urllib.error
 import urllib.request
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from monitors.schema import Reading
 from saturate.errors import ServerError
+from saturate.triton_metrics import (
+    GPU_MEMORY_TOTAL,
+    GPU_MEMORY_USED,
+    GPU_POWER,
+    GPU_UTILIZATION,
+    gpu_gauges,
+)
 
 #: gauge -> (column, scale)
 GAUGES: dict[str, tuple[str, float]] = {
-    "nv_gpu_utilization": ("gpu_util_pct", 100.0),
-    "nv_gpu_memory_used_bytes": ("gpu_mem_used_mib", 1 / 2**20),
-    "nv_gpu_memory_total_bytes": ("gpu_mem_total_mib", 1 / 2**20),
-    "nv_gpu_power_usage": ("power_w", 1.0),
+    GPU_UTILIZATION: ("gpu_util_pct", 100.0),
+    GPU_MEMORY_USED: ("gpu_mem_used_mib", 1 / 2**20),
+    GPU_MEMORY_TOTAL: ("gpu_mem_total_mib", 1 / 2**20),
+    GPU_POWER: ("power_w", 1.0),
 }
 
 
 def parse_metrics(text: str) -> list[Reading]:
     """Prometheus text exposition -> one Reading per GPU UUID, in order of first appearance."""
     per: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            spec = GAUGES.get(s.name)
-            uuid = s.labels.get("gpu_uuid")
-            if spec is None or uuid is None:
-                continue
-            column, scale = spec
-            per.setdefault(uuid, {})[column] = s.value * scale
+    for gauge, values in gpu_gauges(text).items():
+        column, scale = GAUGES[gauge]
+        for uuid, value in values.items():
+            per.setdefault(uuid, {})[column] = value * scale
     return [Reading(uuid, values) for uuid, values in per.items()]
 
 

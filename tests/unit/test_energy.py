@@ -12,11 +12,12 @@ import pytest
 
 from loadgen.energy import energy_block, for_level, triton_power
 from loadgen.extras_csv import extra_path, write_extra_csv
-from loadgen.metrics import parse_gpu_metrics, sample
+from loadgen.metrics import sample
 from loadgen.result import ClientStats, GpuSummary, LatencySummary, LevelResult, Throughput
 from monitors.nvidia_smi import parse_line, reading_from_fields
 from monitors.schema import HOST_DEVICE, Reading
 from monitors.writers import TidyWriter
+from saturate.triton_metrics import gpu_gauges
 from scans.server.scanio import MonitorTail
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "monitors"
@@ -73,7 +74,7 @@ def test_energy_from_recorded_nvidia_smi_monitor_csv(tmp_path: Path) -> None:
 
 def test_energy_from_triton_metrics_sums_the_gpus() -> None:
     text = (FIX / "triton_metrics_4gpu.txt").read_text()
-    gpu = GpuSummary.merge([sample(parse_gpu_metrics(text), 0)])
+    gpu = GpuSummary.merge([sample(gpu_gauges(text), 0)])
     assert triton_power(gpu) == pytest.approx(58.954 + 59.436 + 60.320 + 58.993)
     block = for_level(_level(500.0, gpu))
     assert block["source"] == "triton_metrics" and block["infer_per_j"] == pytest.approx(500.0 / 237.703)

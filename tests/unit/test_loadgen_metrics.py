@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from conftest import REPO
 
-from loadgen.metrics import METRICS, parse_gpu_metrics, sample
+from loadgen.metrics import sample
 from loadgen.result import GpuSummary
+from saturate.triton_metrics import GPU_GAUGES, gpu_gauges
 
 TEXT = (REPO / "tests" / "fixtures" / "monitors" / "triton_metrics_4gpu.txt").read_text()
 
 
 def test_real_page_parses_four_gpus_per_metric() -> None:
-    parsed = parse_gpu_metrics(TEXT)
-    assert set(parsed) == set(METRICS)
-    for name in METRICS:
+    parsed = gpu_gauges(TEXT)
+    assert set(parsed) == set(GPU_GAUGES)
+    for name in GPU_GAUGES:
         assert len(parsed[name]) == 4, name
         assert all(k.startswith("GPU-") for k in parsed[name])
     total = parsed["nv_gpu_memory_total_bytes"]
@@ -22,7 +23,7 @@ def test_real_page_parses_four_gpus_per_metric() -> None:
 
 
 def test_samples_merge_like_perf_analyzer() -> None:
-    parsed = parse_gpu_metrics(TEXT)
+    parsed = gpu_gauges(TEXT)
     uuid = sorted(parsed["nv_gpu_utilization"])[0]
     a = sample(parsed, 1)
     busy = {k: dict(v) for k, v in parsed.items()}
@@ -40,4 +41,4 @@ def test_samples_merge_like_perf_analyzer() -> None:
 
 def test_series_with_other_labels_are_ignored() -> None:
     text = 'nv_gpu_utilization{gpu_uuid="GPU-a",model="x"} 0.9\nnv_gpu_utilization{gpu_uuid="GPU-b"} 0.25\n'
-    assert parse_gpu_metrics(text)["nv_gpu_utilization"] == {"GPU-b": 0.25}
+    assert gpu_gauges(text)["nv_gpu_utilization"] == {"GPU-b": 0.25}
