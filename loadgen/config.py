@@ -1,5 +1,11 @@
 """`LoadConfig`: every `saturate load` setting after defaults, and the range/shape parsers.
 
+Each setting has one role (:data:`ROLES`): the ``endpoint`` (which server; may change between runs of
+one study), the ``target`` (what is sent), the ``levels`` (which concurrencies / rates, batch), the
+``rule`` (how a level is measured and judged), the ``outputs`` (where results go and what is printed)
+and the ``run`` (when it starts, what it is gated on). :func:`identity` — what must match for
+``--resume`` — is the ``target`` and ``rule`` settings; a new setting declares its role in ROLES.
+
 Defaults follow perf_analyzer (`-p 5000`, `-s 10`, `-r 10`, count windows of 50 requests,
 metrics every 1000 ms). Parsers raise :class:`~saturate.errors.ConfigError` with one line that
 names the fix.
@@ -10,12 +16,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from loadgen.schedules import Schedule
 from loadgen.shapes import ShapeDist
+from loadgen.stability import StabilityRule
 from saturate.errors import ConfigError
 
 Protocol = Literal["grpc", "http"]
@@ -215,6 +222,17 @@ class LoadConfig:
         if dup:
             raise ConfigError(f"--shape given twice for {sorted(dup)[0]!r}")
 
+    def stability_rule(self) -> StabilityRule:
+        """The stability rule these settings ask for (``-s``, ``-r``, ``--percentile``, ...)."""
+        return StabilityRule(
+            stability_pct=self.stability_percentage,
+            max_trials=self.max_trials,
+            percentile=self.percentile,
+            latency_threshold_ms=float(self.latency_threshold_ms),
+            throughput_relaxation=self.async_relaxation,
+            count_windows=self.measurement_mode == "count_windows",
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Every setting, JSON-friendly (for the run JSON's `config`)."""
         out: dict[str, Any] = {}
@@ -235,3 +253,31 @@ class LoadConfig:
             out[f.name] = v
         out["mode"] = self.mode
         return out
+
+
+Role = Literal["endpoint", "target", "levels", "rule", "outputs", "run"]
+
+#: Each LoadConfig setting's role (see the module doc); tests check that every field has one.
+ROLES: dict[str, Role] = {
+    **dict.fromkeys(("url", "access_token", "metrics_url"), "endpoint"),
+    **dict.fromkeys(("model", "protocol", "model_version", "shapes", "input_data", "shape_dist", "seed",
+                     "request_distribution", "schedule", "request_timeout_s"), "target"),
+    **dict.fromkeys(("batch_size", "concurrency_range", "request_rate_range"), "levels"),
+    **dict.fromkeys(("measurement_interval_ms", "measurement_mode", "measurement_request_count",
+                     "stability_percentage", "max_trials", "percentile", "latency_threshold_ms",
+                     "warmup_request_count", "async_relaxation", "collect_metrics", "metrics_interval_ms",
+                     "processes", "processes_auto", "event_loop", "max_outstanding", "repeats",
+                     "continue_on_unstable"), "rule"),
+    **dict.fromkeys(("csv_file", "verbose_csv", "json_file", "latency_file", "verbose", "quiet", "extra"),
+                    "outputs"),
+    **dict.fromkeys(("start_at", "slo"), "run"),
+}
+IDENTITY_ROLES: frozenset[Role] = frozenset({"target", "rule"})
+
+
+def identity(load: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a recorded ``config.load`` block that must match for ``--resume``.
+
+    Keys this version does not know (an older file's) count, so a changed meaning never resumes.
+    """
+    return {k: v for k, v in load.items() if ROLES.get(k, "target") in IDENTITY_ROLES}

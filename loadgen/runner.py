@@ -33,7 +33,6 @@ from loadgen.run_outputs import RunWriter
 from loadgen.serverstats import model_delta
 from loadgen.signals import stop_on_signals
 from loadgen.sources import InProcessSource, LoadSource
-from loadgen.stability import StabilityRule
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
@@ -76,14 +75,7 @@ class LoadSession:
         self.cfg = cfg
         self.on_window = on_window
         self.stats_available = False
-        self.rule = StabilityRule(
-            stability_pct=cfg.stability_percentage,
-            max_trials=cfg.max_trials,
-            percentile=cfg.percentile,
-            latency_threshold_ms=float(cfg.latency_threshold_ms),
-            throughput_relaxation=cfg.async_relaxation,
-            count_windows=cfg.measurement_mode == "count_windows",
-        )
+        self.rule = cfg.stability_rule()
         self._client: Client | None = None
         self._source: LoadSource | None = None
         self._poller: MetricsPoller | None = None

@@ -24,6 +24,7 @@ from loadgen import energy
 from loadgen import gates as gate_mod
 from loadgen.clients import make_client
 from loadgen.config import LoadConfig, Range
+from loadgen.config import identity as load_identity
 from loadgen.inputs import resolve_shapes
 from loadgen.repeats import Trials, order
 from loadgen.result import (
@@ -51,10 +52,6 @@ from scans.server.serverproc import ServeConfig, ServedServer
 
 FAILED_PREFIX = "level failed: "
 #: LoadConfig fields that do not change what a level measures (left out of the resume check).
-_NOT_IDENTITY = ("url", "access_token", "json_file", "csv_file", "latency_file", "start_at", "verbose", "slo",
-                 "batch_size", "concurrency_range", "request_rate_range", "metrics_url")
-
-
 @dataclass(frozen=True)
 class ScanConfig:
     """Every setting of a server scan (the run JSON's ``config`` block is :meth:`to_dict`)."""
@@ -110,7 +107,7 @@ class ScanConfig:
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a ``config`` block that must match for ``--resume``."""
-    load = {k: v for k, v in (config.get("load") or {}).items() if k not in _NOT_IDENTITY}
+    load = load_identity(config.get("load") or {})  # loadgen/config.py: ROLES
     serve = dict(config.get("serve") or {})
     serve.pop("ready_timeout_s", None)
     keep = ("model", "protocol", "engine", "concurrency", "batch_sizes")

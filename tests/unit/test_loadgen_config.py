@@ -85,3 +85,24 @@ def test_cli_range_8_1_is_one_line_exit_2() -> None:
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "8:1" in lines[0] and "below start" in lines[0]
+
+
+def test_every_setting_has_one_role_and_resume_identity_is_target_and_rule() -> None:
+    import dataclasses
+
+    from loadgen.config import ROLES, identity
+
+    assert set(ROLES) == {f.name for f in dataclasses.fields(LoadConfig)}  # a new field declares its role
+    base = LoadConfig(model="mlp", url="h:1", access_token="t", json_file="a.json",
+                      measurement_interval_ms=500)
+    moved = dataclasses.replace(base, url="h:2", access_token="u", json_file="b.json", csv_file="b.csv",
+                                metrics_url="h:3/metrics", batch_size=8, quiet=True, slo=("p99 < 5ms",))
+    assert identity(base.to_dict()) == identity(moved.to_dict())  # endpoint, levels, outputs, run
+    for change in ({"measurement_interval_ms": 1000}, {"percentile": 95}, {"shapes": (("x", (3,)),)},
+                   {"input_data": "zero"}, {"seed": 1}, {"max_trials": 3}):
+        other = dataclasses.replace(base, **change)  # type: ignore[arg-type]
+        assert identity(base.to_dict()) != identity(other.to_dict()), change
+    assert "access_token" not in identity(base.to_dict())
+    assert identity({"unknown_key": 1}) == {"unknown_key": 1}
+    rule = dataclasses.replace(base, percentile=95, stability_percentage=5).stability_rule()
+    assert rule.percentile == 95 and rule.stability_pct == 5 and rule.max_trials == 10
