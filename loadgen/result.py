@@ -9,7 +9,8 @@ Times inside are integer ns; the JSON (``to_dict``) speaks µs like DESIGN.md's 
     ServerDelta          difference of two Triton model-statistics snapshots
     LatencySummary       avg/std/min/max and percentiles of a set of latencies
 
-``from_dict(x.to_dict())`` gives back an equal object (µs precision for latencies read from JSON).
+``from_dict(x.to_dict())`` gives back an equal object (µs precision for latencies read from JSON); the
+fields' JSON forms are declared once, on the fields, and written and read by :mod:`loadgen.codec`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from loadgen.codec import decode, encode, ns_as_us
 from loadgen.summaries import (
     STANDARD_PERCENTILES,
     GpuSample,
@@ -31,8 +33,6 @@ from loadgen.summaries import (
     ServerSummary,
     WindowStats,
     WindowSummary,
-    _ns,
-    _us,
     empty_latencies,
 )
 from saturate.atomic import atomic_file
@@ -89,18 +89,11 @@ class Throughput:
     send_per_s: float | None = None  # requests actually sent per second (request-rate mode: vs target)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "infer_per_s": self.infer_per_s,
-            "requests_per_s": self.requests_per_s,
-            "send_per_s": self.send_per_s,
-        }
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Throughput:
-        def opt(k: str) -> float | None:
-            return None if d.get(k) is None else float(d[k])
-
-        return cls(float(d["infer_per_s"]), opt("requests_per_s"), opt("send_per_s"))
+        return decode(cls, d)
 
 
 @dataclass(frozen=True)
@@ -113,25 +106,11 @@ class RequestCounts:
     sent: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "completed": self.completed,
-            "failed": self.failed,
-            "errors": dict(self.errors),
-            "delayed": self.delayed,
-            "dropped": self.dropped,
-            "sent": self.sent,
-        }
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RequestCounts:
-        return cls(
-            completed=int(d["completed"]),
-            failed=int(d.get("failed", 0)),
-            errors={str(k): int(v) for k, v in (d.get("errors") or {}).items()},
-            delayed=int(d.get("delayed", 0)),
-            dropped=int(d.get("dropped", 0)),
-            sent=None if d.get("sent") is None else int(d["sent"]),
-        )
+        return decode(cls, d)
 
 
 @dataclass(frozen=True)
@@ -143,13 +122,14 @@ class ClientStats:
     wall second (1.0 = one core busy); None where unknown (e.g. read from a perf_analyzer CSV).
     """
 
-    send_ns: int
-    recv_ns: int
-    request_ns: int | None = None
-    cpu_ns_per_request: float | None = None
+    send_ns: int = ns_as_us()
+    recv_ns: int = ns_as_us()
+    request_ns: int | None = ns_as_us(default=None)
+    cpu_ns_per_request: float | None = ns_as_us(default=None, key="cpu_us_per_request", as_float=True)
     cpu_util: float | None = None
     processes: int = 1
-    loop_lag_ns: float | None = None  # mean event-loop wait of a ready completion (loadgen.looplag)
+    #: mean event-loop wait of a ready completion (loadgen.looplag)
+    loop_lag_ns: float | None = ns_as_us(default=None, as_float=True)
 
     @property
     def own_latency_ns(self) -> float | None:
@@ -167,30 +147,16 @@ class ClientStats:
         return self.request_ns // 1000 - self.send_ns // 1000 - self.recv_ns // 1000
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "send_us": _us(self.send_ns),
-            "recv_us": _us(self.recv_ns),
-            "request_us": _us(self.request_ns),
-            "response_wait_us": self.response_wait_us,
-            "cpu_us_per_request": None if self.cpu_ns_per_request is None else self.cpu_ns_per_request / 1000,
-            "cpu_util": self.cpu_util,
-            "processes": self.processes,
-            "loop_lag_us": None if self.loop_lag_ns is None else self.loop_lag_ns / 1000,
-            "own_latency_us": None if self.own_latency_ns is None else self.own_latency_ns / 1000,
-        }
+        d = encode(self)
+        at = list(d).index("request_us") + 1  # derived values beside what they derive from
+        items = list(d.items())
+        own = self.own_latency_ns
+        return {**dict(items[:at]), "response_wait_us": self.response_wait_us, **dict(items[at:]),
+                "own_latency_us": None if own is None else own / 1000}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClientStats:
-        cpu = d.get("cpu_us_per_request")
-        return cls(
-            send_ns=int(d["send_us"]) * 1000,
-            recv_ns=int(d["recv_us"]) * 1000,
-            request_ns=_ns(d.get("request_us")),
-            cpu_ns_per_request=None if cpu is None else float(cpu) * 1000,
-            cpu_util=None if d.get("cpu_util") is None else float(d["cpu_util"]),
-            processes=int(d.get("processes", 1)),
-            loop_lag_ns=None if d.get("loop_lag_us") is None else float(d["loop_lag_us"]) * 1000,
-        )
+        return decode(cls, d)
 
 
 @dataclass(frozen=True)
@@ -202,15 +168,11 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"saturated": self.saturated, "valid": self.valid, "reasons": list(self.reasons)}
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
-        return cls(
-            saturated=d.get("saturated", "none"),
-            valid=bool(d.get("valid", True)),
-            reasons=[str(r) for r in d.get("reasons") or []],
-        )
+        return decode(cls, d)
 
 
 @dataclass(frozen=True)
@@ -223,26 +185,31 @@ class LevelResult:
     actual send. Fields a perf_analyzer CSV lacks are None when read from one.
     """
 
+    JSON_ORDER: ClassVar[tuple[str, ...]] = (
+        "mode", "concurrency", "request_rate", "batch_size", "stable", "stability", "percentile", "windows",
+        "throughput", "latency", "service_latency", "requests", "client", "server", "gpu", "verdict",
+        "traffic")
+
     mode: Mode
     concurrency: int | None
     request_rate: float | None
     batch_size: int | None
     stable: bool
     throughput: Throughput
-    latency: LatencySummary
-    client: ClientStats
+    latency: LatencySummary = field(metadata={"json": "latency_us"})
+    client: ClientStats = field()
     stability: Stability = "stable"
     percentile: int | None = None  # the --percentile the level stabilised on (None: average)
     windows: list[WindowSummary] = field(default_factory=list)
     requests: RequestCounts | None = None
     server: ServerSummary | None = None
     gpu: GpuSummary | None = None
-    service_latency: LatencySummary | None = None
+    service_latency: LatencySummary | None = field(default=None, metadata={"json": "service_latency_us"})
     verdict: Verdict = field(default_factory=Verdict)
     traffic: dict[str, Any] | None = None  # shapes sent / schedule followed (loadgen.shapes, .schedules)
     #: blocks owned by other modules, kept verbatim in the JSON under these keys (EXTRA_KEYS):
     #: ``histogram`` (loadgen.histogram), ``repeats`` (loadgen.repeats), ``energy`` (loadgen.energy)
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict, metadata={"skip": True})
 
     @property
     def value(self) -> float:
@@ -256,50 +223,16 @@ class LevelResult:
         return self.latency.stabilizing_ns(self.percentile)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "concurrency": self.concurrency,
-            "request_rate": self.request_rate,
-            "batch_size": self.batch_size,
-            "stable": self.stable,
-            "stability": self.stability,
-            "percentile": self.percentile,
-            "windows": [w.to_dict() for w in self.windows],
-            "throughput": self.throughput.to_dict(),
-            "latency_us": self.latency.to_dict(),
-            "service_latency_us": None if self.service_latency is None else self.service_latency.to_dict(),
-            "requests": None if self.requests is None else self.requests.to_dict(),
-            "client": self.client.to_dict(),
-            "server": None if self.server is None else self.server.to_dict(),
-            "gpu": None if self.gpu is None else self.gpu.to_dict(),
-            "verdict": self.verdict.to_dict(),
-            **({"traffic": self.traffic} if self.traffic is not None else {}),
-            **{k: self.extras[k] for k in EXTRA_KEYS if k in self.extras},
-        }
+        d = encode(self)
+        if d["traffic"] is None:
+            del d["traffic"]
+        return {**d, **{k: self.extras[k] for k in EXTRA_KEYS if k in self.extras}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LevelResult:
-        svc = d.get("service_latency_us")
-        return cls(
-            mode=d["mode"],
-            concurrency=None if d.get("concurrency") is None else int(d["concurrency"]),
-            request_rate=None if d.get("request_rate") is None else float(d["request_rate"]),
-            batch_size=None if d.get("batch_size") is None else int(d["batch_size"]),
-            stable=bool(d["stable"]),
-            stability=d.get("stability", "stable" if d["stable"] else "unstable"),
-            percentile=None if d.get("percentile") is None else int(d["percentile"]),
-            windows=[WindowSummary.from_dict(w) for w in d.get("windows") or []],
-            throughput=Throughput.from_dict(d["throughput"]),
-            latency=LatencySummary.from_dict(d["latency_us"]),
-            service_latency=LatencySummary.from_dict(svc) if svc else None,
-            requests=RequestCounts.from_dict(d["requests"]) if d.get("requests") else None,
-            client=ClientStats.from_dict(d["client"]),
-            server=ServerSummary.from_dict(d["server"]) if d.get("server") else None,
-            gpu=GpuSummary.from_dict(d["gpu"]) if d.get("gpu") else None,
-            verdict=Verdict.from_dict(d.get("verdict") or {}),
-            traffic=d.get("traffic"),
-            extras={k: d[k] for k in EXTRA_KEYS if d.get(k) is not None},
-        )
+        stability = d.get("stability") or ("stable" if d["stable"] else "unstable")
+        return decode(cls, d, stability=stability,
+                      extras={k: d[k] for k in EXTRA_KEYS if d.get(k) is not None})
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -317,29 +250,18 @@ class RunResult:
     config: dict[str, Any] = field(default_factory=dict)
     levels: list[LevelResult] = field(default_factory=list)
     schema: str = SCHEMA
-    extras: dict[str, Any] = field(default_factory=dict)  # RUN_EXTRA_KEYS: ``slo`` (loadgen.gates)
+    #: RUN_EXTRA_KEYS: ``slo`` (loadgen.gates)
+    extras: dict[str, Any] = field(default_factory=dict, metadata={"skip": True})
+    JSON_ORDER: ClassVar[tuple[str, ...]] = ("schema", "tool", "env", "config", "levels")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "tool": dict(self.tool),
-            "env": dict(self.env),
-            "config": dict(self.config),
-            "levels": [lv.to_dict() for lv in self.levels],
-            **{k: self.extras[k] for k in RUN_EXTRA_KEYS if k in self.extras},
-        }
+        return {**encode(self), **{k: self.extras[k] for k in RUN_EXTRA_KEYS if k in self.extras}}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunResult:
         if d.get("schema") != SCHEMA:
             raise ValueError(f"not a {SCHEMA} document (schema={d.get('schema')!r})")
-        return cls(
-            tool=dict(d.get("tool") or {}),
-            env=dict(d.get("env") or {}),
-            config=dict(d.get("config") or {}),
-            levels=[LevelResult.from_dict(lv) for lv in d.get("levels") or []],
-            extras={k: d[k] for k in RUN_EXTRA_KEYS if d.get(k) is not None},
-        )
+        return decode(cls, d, extras={k: d[k] for k in RUN_EXTRA_KEYS if d.get(k) is not None})
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write the JSON atomically (temp file in the same directory, fsync, ``os.replace``)."""

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from loadgen.codec import decode, encode, ns_as_us
+
 STANDARD_PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 
 I64Array = npt.NDArray[np.int64]
@@ -64,13 +66,12 @@ class ServerDelta:
         """Inferences per execution (dynamic batching merges requests); 0.0 without executions."""
         return self.inference_count / self.execution_count if self.execution_count else 0.0
 
-    def to_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ServerDelta:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: int(v) for k, v in d.items() if k in names})
+        return decode(cls, d)
 
 
 @dataclass(frozen=True)
@@ -82,60 +83,28 @@ class ServerSummary:
     Values read from a CSV carry only what the CSV has (the rest stays None).
     """
 
-    queue_ns: int
-    compute_input_ns: int
-    compute_infer_ns: int
-    compute_output_ns: int
-    network_server_ns: int
-    request_ns: int | None = None
-    overhead_ns: int | None = None
+    queue_ns: int = ns_as_us()
+    compute_input_ns: int = ns_as_us()
+    compute_infer_ns: int = ns_as_us()
+    compute_output_ns: int = ns_as_us()
+    network_server_ns: int = ns_as_us(absent=0)
+    request_ns: int | None = ns_as_us(default=None)
+    overhead_ns: int | None = ns_as_us(default=None)
     avg_batch: float | None = None
     executions: int | None = None
     inferences: int | None = None
     success_count: int | None = None
-    cache_hit_ns: int | None = None
-    cache_miss_ns: int | None = None
-    delta: ServerDelta | None = None  # the summed counters behind the averages
+    cache_hit_ns: int | None = ns_as_us(default=None)
+    cache_miss_ns: int | None = ns_as_us(default=None)
+    #: the summed counters behind the averages
+    delta: ServerDelta | None = field(default=None, metadata={"json": "counters"})
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "queue_us": _us(self.queue_ns),
-            "compute_input_us": _us(self.compute_input_ns),
-            "compute_infer_us": _us(self.compute_infer_ns),
-            "compute_output_us": _us(self.compute_output_ns),
-            "network_server_us": _us(self.network_server_ns),
-            "request_us": _us(self.request_ns),
-            "overhead_us": _us(self.overhead_ns),
-            "avg_batch": self.avg_batch,
-            "executions": self.executions,
-            "inferences": self.inferences,
-            "success_count": self.success_count,
-            "cache_hit_us": _us(self.cache_hit_ns),
-            "cache_miss_us": _us(self.cache_miss_ns),
-            "counters": None if self.delta is None else self.delta.to_dict(),
-        }
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ServerSummary:
-        def opt_int(k: str) -> int | None:
-            return None if d.get(k) is None else int(d[k])
-
-        return cls(
-            queue_ns=int(d["queue_us"]) * 1000,
-            compute_input_ns=int(d["compute_input_us"]) * 1000,
-            compute_infer_ns=int(d["compute_infer_us"]) * 1000,
-            compute_output_ns=int(d["compute_output_us"]) * 1000,
-            network_server_ns=int(d.get("network_server_us") or 0) * 1000,
-            request_ns=_ns(d.get("request_us")),
-            overhead_ns=_ns(d.get("overhead_us")),
-            avg_batch=None if d.get("avg_batch") is None else float(d["avg_batch"]),
-            executions=opt_int("executions"),
-            inferences=opt_int("inferences"),
-            success_count=opt_int("success_count"),
-            cache_hit_ns=_ns(d.get("cache_hit_us")),
-            cache_miss_ns=_ns(d.get("cache_miss_us")),
-            delta=ServerDelta.from_dict(d["counters"]) if d.get("counters") else None,
-        )
+        return decode(cls, d)
 
 
 # ------------------------------------------------------------------------------------------------ gpu
@@ -185,21 +154,11 @@ class GpuSummary:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "util": dict(self.util),
-            "power_w": dict(self.power_w),
-            "mem_used_bytes": dict(self.mem_used_bytes),
-            "mem_total_bytes": dict(self.mem_total_bytes),
-        }
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GpuSummary:
-        return cls(
-            util={k: float(v) for k, v in (d.get("util") or {}).items()},
-            power_w={k: float(v) for k, v in (d.get("power_w") or {}).items()},
-            mem_used_bytes={k: int(v) for k, v in (d.get("mem_used_bytes") or {}).items()},
-            mem_total_bytes={k: int(v) for k, v in (d.get("mem_total_bytes") or {}).items()},
-        )
+        return decode(cls, d)
 
 
 # -------------------------------------------------------------------------------------------- latency
@@ -313,37 +272,16 @@ class WindowSummary:
     start_ns: int
     end_ns: int
     completed: int
-    failed: int
+    failed: int = field(metadata={"absent": 0})
     infer_per_s: float
-    latency: LatencySummary | None
+    latency: LatencySummary | None = field(metadata={"json": "latency_us"})
     errors: dict[str, int] = field(default_factory=dict)
     delayed: int = 0
     dropped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "completed": self.completed,
-            "failed": self.failed,
-            "infer_per_s": self.infer_per_s,
-            "latency_us": None if self.latency is None else self.latency.to_dict(),
-            "errors": dict(self.errors),
-            "delayed": self.delayed,
-            "dropped": self.dropped,
-        }
+        return encode(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> WindowSummary:
-        lat = d.get("latency_us")
-        return cls(
-            start_ns=int(d["start_ns"]),
-            end_ns=int(d["end_ns"]),
-            completed=int(d["completed"]),
-            failed=int(d.get("failed", 0)),
-            infer_per_s=float(d["infer_per_s"]),
-            latency=LatencySummary.from_dict(lat) if lat else None,
-            errors={str(k): int(v) for k, v in (d.get("errors") or {}).items()},
-            delayed=int(d.get("delayed", 0)),
-            dropped=int(d.get("dropped", 0)),
-        )
+        return decode(cls, d)

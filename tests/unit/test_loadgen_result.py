@@ -86,3 +86,26 @@ def test_server_delta_adds_and_averages() -> None:
     a = ServerDelta(inference_count=8, execution_count=2)
     assert (a + a).avg_batch == 4.0 and ServerDelta().avg_batch == 0.0
     assert ServerDelta.from_dict(a.to_dict()) == a
+
+
+def test_one_codec_for_the_result_model() -> None:
+    from loadgen.result import ClientStats, ServerSummary, WindowSummary
+
+    s = ServerSummary(queue_ns=1999, compute_input_ns=1000, compute_infer_ns=5_500, compute_output_ns=0,
+                      network_server_ns=2_000, cache_hit_ns=None)
+    d = s.to_dict()
+    assert d["queue_us"] == 1 and d["compute_infer_us"] == 5 and d["cache_hit_us"] is None  # truncated µs
+    assert "queue_ns" not in d and d["counters"] is None
+    back = ServerSummary.from_dict({**d, "network_server_us": None, "unknown": 1})  # null → absent value
+    assert back.queue_ns == 1000 and back.network_server_ns == 0
+    c = ClientStats(send_ns=3_000, recv_ns=1_000, request_ns=10_000, cpu_ns_per_request=1_500.0,
+                    loop_lag_ns=500.0)
+    cd = c.to_dict()
+    assert list(cd)[:4] == ["send_us", "recv_us", "request_us", "response_wait_us"]
+    assert cd["cpu_us_per_request"] == 1.5 and cd["loop_lag_us"] == 0.5 and cd["own_latency_us"] == 2.0
+    assert ClientStats.from_dict(cd) == c
+    w = WindowSummary.from_dict({"start_ns": 0, "end_ns": 1, "completed": 2, "infer_per_s": 2.0,
+                                 "latency_us": None, "errors": None})
+    assert w.failed == 0 and w.errors == {} and w.latency is None
+    with pytest.raises(KeyError):
+        WindowSummary.from_dict({"start_ns": 0, "end_ns": 1, "infer_per_s": 2.0})  # completed is required
