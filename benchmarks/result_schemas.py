@@ -5,7 +5,7 @@
 
 The commands (small, CPU, loopback): ``saturate demo`` (MLP, two levels), ``scan server --serve`` and
 the same again with ``--resume``, ``saturate pa`` with the real perf_analyzer against a served MLP,
-``saturate sweep`` of two tiny direct scans, ``job render`` of templates a, b and c. Run from the
+``saturate sweep`` of two tiny direct scans, ``job render`` of every template. Run from the
 repository root of the checkout to compare (``PYTHONPATH=. python …`` for another one), so the
 ``saturate`` it runs is that checkout's. A schema is, per file: JSON key paths with their value
 types (lists merged over their items), CSV headers, JSON-lines records merged, npz array names with
@@ -84,11 +84,11 @@ def run_all(out: Path) -> None:
                     "  warmup_trials: 1\n  warmup_seconds: 0\n  batch_sizes: 2\nvariables:\n"
                     "  backend: [torch, onnx]\n")
     run("sweep", str(spec), "--out", str(out / "sweep"))
-    for name in ("a", "b", "c"):
+    for name in ("scan", "server", "client", "pair", "multinode"):
         target = out / "jobs" / name
         target.mkdir(parents=True, exist_ok=True)
         run("job", "render", name, "-P", "partition=cpu", "-P", "time=00:10:00", "-P", "out=/tmp/jobout",
-            "-o", str(target / "job.sh" if name != "b" else target))
+            "-o", str(target if name == "pair" else target / "job.sh"))
     (out / "schemas.json").write_text(json.dumps(schemas(out), indent=1, sort_keys=True))
     print(out / "schemas.json")
 

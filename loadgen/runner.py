@@ -141,6 +141,11 @@ class LoadSession:
             self._client = None
 
     @property
+    def client(self) -> Client:
+        assert self._client is not None, "use LoadSession in `async with`"
+        return self._client
+
+    @property
     def source(self) -> LoadSource:
         assert self._source is not None, "use LoadSession in `async with`"
         return self._source

@@ -22,10 +22,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from saturate.errors import UsageError
 from scans.multiproc.topology import Placement
+
+if TYPE_CHECKING:
+    from loadgen.config import LoadConfig
 
 PHASES: tuple[str, ...] = ("ready", "warm", "measured")
 POLL_S = 0.005
@@ -213,7 +216,7 @@ class DirectWorkload:
 
 @dataclass(frozen=True)
 class LoadgenWorkload:
-    """One closed-loop loadgen client per child against a KServe v2 server."""
+    """One closed-loop loadgen client per child against a KServe v2 server (a ``LoadSession``)."""
 
     url: str
     model: str
@@ -244,51 +247,52 @@ class LoadgenWorkload:
                 raise Aborted(f"child {ctl.rank}: no release of the {phase!r} barrier")
             await asyncio.sleep(POLL_S)
 
+    def load_config(self, rank: int) -> LoadConfig:
+        """The ``saturate load`` settings of rank ``rank``'s client (its own seed)."""
+        from loadgen.config import LoadConfig, Range
+
+        c = float(self.concurrency)
+        return LoadConfig(model=self.model, url=self.url, protocol=self.protocol,  # type: ignore[arg-type]
+                          batch_size=self.batch_size, concurrency_range=Range(c, c, 1),
+                          shapes=self.shapes, input_data=self.input_data, seed=self.seed + rank,
+                          access_token=self.access_token, event_loop="asyncio", quiet=True)
+
     async def _run(self, ctl: ChildControl) -> Timeline:
-        from loadgen.clients import make_client
-        from loadgen.drivers import ClosedLoop, Recorder
-        from loadgen.inputs import build_requests
+        """The phases on a :class:`loadgen.runner.LoadSession` (its pre-flight, client and driver);
+        the parent's barriers, not the stability rule, decide the window: one window per phase."""
+        from loadgen.runner import LoadSession
 
         ph = ctl.phases
-        client = make_client(self.protocol, self.url, self.access_token)
-        await client.open()
-        try:
-            info = await client.model_info(self.model, "")
-            requests = build_requests(info, dict(self.shapes), self.batch_size, self.input_data,
-                                      self.seed + ctl.rank)
-            payloads = [client.prepare(self.model, "", r) for r in requests]
-            await client.infer_checked(payloads[0])
-            recorder = Recorder(client, open_loop=False)
+        async with LoadSession(self.load_config(ctl.rank)) as session:
+            source = session.source
             ctl.arrive("ready")
             await self._until(ctl, "ready", 0)
-            loop = ClosedLoop(client, payloads, recorder, self.concurrency)
-            loop.start()
+            await source.start_level(float(self.concurrency))
             try:
+                await source.reset(time.perf_counter_ns())
                 await self._sleep(ctl, ph.warmup_ns)
                 ctl.arrive("warm")
                 await self._until(ctl, "warm", 0)
-                warm = recorder.total_completed
                 t0 = time.perf_counter_ns()
-                recorder.reset(t0)
+                warm = (await source.cut(t0)).completed
                 await self._sleep(ctl, ph.measure_ns)
                 t1 = time.perf_counter_ns()
-                window = recorder.cut(t1)
+                window = await source.cut(t1)
                 ctl.arrive("measured")
-                done = recorder.total_completed
                 await self._until(ctl, "measured", ph.cooldown_ns)
+                cooldown = (await source.cut(time.perf_counter_ns())).completed
             finally:
-                await loop.stop()
-        finally:
-            await client.close()
+                await source.stop_level()
+            errors = dict(session.client.errors.first_message)
         if window.completed == 0:
             raise WorkloadFailed(f"no request completed in the measured window ({window.failed} failed "
                                  f"{window.errors}); lengthen --time or check the server")
         return Timeline(
             times_ns=[int(x) for x in window.latencies_ns], window_start_ns=t0, window_end_ns=t1,
             items_per_iteration=self.batch_size, in_flight=self.concurrency, warmup_iterations=warm,
-            cooldown_iterations=recorder.total_completed - done, completed=window.completed,
+            cooldown_iterations=cooldown, completed=window.completed,
             failed=window.failed, errors=dict(window.errors),
-            extra={"client_errors": dict(client.errors.first_message)},
+            extra={"client_errors": errors},
         )
 
 
