@@ -22,7 +22,9 @@ from loadgen.result import (
     LevelResult,
     RequestCounts,
     ServerSummary,
+    Stability,
     Throughput,
+    Verdict,
     WindowStats,
     WindowSummary,
 )
@@ -129,3 +131,24 @@ def build_level(
     all_failed = sum(w.failed for w in windows)
     verdict = level_verdict(level, ctx, all_failed, interrupted)  # loadgen/verdict.py: the one rule
     return replace(level, verdict=verdict)
+
+
+def unmeasured_level(mode: str, value: float, batch_size: int | None, stability: Stability, reason: str,
+                     requests: RequestCounts | None = None) -> LevelResult:
+    """A level with no numbers (its tool failed, the server was gone): ``stable=False``, invalid,
+    ``reason`` as its verdict's. The one builder for them: the server scan's failed levels and the
+    perf_analyzer engine's unrecorded ones."""
+    rate = mode == "request_rate"
+    return LevelResult(
+        mode="request_rate" if rate else "concurrency",
+        concurrency=None if rate else int(value),
+        request_rate=float(value) if rate else None,
+        batch_size=batch_size,
+        stable=False,
+        stability=stability,
+        throughput=Throughput(infer_per_s=0.0, requests_per_s=0.0),
+        latency=LatencySummary(percentiles_ns={}, count=0),
+        client=ClientStats(send_ns=0, recv_ns=0),
+        requests=requests,
+        verdict=Verdict(valid=False, reasons=[reason]),
+    )

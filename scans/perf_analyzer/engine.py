@@ -22,14 +22,11 @@ from typing import cast
 
 from loadgen.config import LoadConfig
 from loadgen.csvfmt import parse_csv
+from loadgen.level import unmeasured_level
 from loadgen.result import (
-    ClientStats,
-    LatencySummary,
     LevelResult,
     RequestCounts,
     Stability,
-    Throughput,
-    Verdict,
 )
 from saturate.errors import ConfigError
 from saturate.tokens import argv_tokens, mask_all
@@ -62,19 +59,7 @@ def flagged_level(
     mode: str, value: float, batch_size: int | None, stability: Stability, message: str
 ) -> LevelResult:
     """A level perf_analyzer did not record: no numbers, ``stable=False``, its message as the reason."""
-    rate = mode == "request_rate"
-    return LevelResult(
-        mode="request_rate" if rate else "concurrency",
-        concurrency=None if rate else int(value),
-        request_rate=float(value) if rate else None,
-        batch_size=batch_size,
-        stable=False,
-        stability=stability,
-        throughput=Throughput(0.0),
-        latency=LatencySummary(percentiles_ns={}, count=0),
-        client=ClientStats(send_ns=0, recv_ns=0),
-        verdict=Verdict(valid=False, reasons=[message]),
-    )
+    return unmeasured_level(mode, value, batch_size, stability, message)
 
 
 def _enrich(level: LevelResult, con: ConsoleLevel | None, batch_size: int | None) -> LevelResult:

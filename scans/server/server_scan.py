@@ -26,15 +26,12 @@ from loadgen.clients import make_client
 from loadgen.config import LoadConfig, Range
 from loadgen.config import identity as load_identity
 from loadgen.inputs import resolve_shapes
+from loadgen.level import unmeasured_level
 from loadgen.repeats import Trials, order
 from loadgen.result import (
-    ClientStats,
-    LatencySummary,
     LevelResult,
     RequestCounts,
     RunResult,
-    Throughput,
-    Verdict,
 )
 from loadgen.signals import cancel_on_signals
 from loadgen.verdict import decide
@@ -117,12 +114,8 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
 
 def failed_level(batch: int, concurrency: int, why: str) -> LevelResult:
     """A level that could not be measured: no throughput, flagged, the reason in its verdict."""
-    return LevelResult(
-        mode="concurrency", concurrency=concurrency, request_rate=None, batch_size=batch, stable=False,
-        stability="interrupted", throughput=Throughput(infer_per_s=0.0, requests_per_s=0.0),
-        latency=LatencySummary(percentiles_ns={}), client=ClientStats(send_ns=0, recv_ns=0),
-        requests=RequestCounts(completed=0), verdict=Verdict(valid=False, reasons=[FAILED_PREFIX + why]),
-    )
+    return unmeasured_level("concurrency", concurrency, batch, "interrupted", FAILED_PREFIX + why,
+                            RequestCounts(completed=0))
 
 
 def is_failed(level: LevelResult) -> bool:
