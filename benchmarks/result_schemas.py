@@ -86,7 +86,7 @@ def run_all(out: Path) -> None:
     run("sweep", str(spec), "--out", str(out / "sweep"))
     for name in ("scan", "server", "client", "pair", "multinode"):
         target = out / "jobs" / name
-        target.mkdir(parents=True, exist_ok=True)
+        (target if name != "pair" else target.parent).mkdir(parents=True, exist_ok=True)
         run("job", "render", name, "-P", "partition=cpu", "-P", "time=00:10:00", "-P", "out=/tmp/jobout",
             "-o", str(target if name == "pair" else target / "job.sh"))
     (out / "schemas.json").write_text(json.dumps(schemas(out), indent=1, sort_keys=True))

@@ -20,6 +20,8 @@ from saturate.errors import ConfigError
 FILE_DESTS = {"csv_file": "-f", "json_file": "--json", "latency_file": "--latency-file", "output": "-o"}
 #: Commands whose ``--out`` is a file rather than a result directory.
 OUT_IS_FILE = frozenset({"monitor"})
+#: Commands whose ``-o`` may also be a directory (``job render``: one NAME.sbatch per job inside it).
+OUTPUT_MAY_BE_DIR = frozenset({"job"})
 
 
 def _probe(directory: Path) -> str | None:
@@ -67,7 +69,11 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Check every output destination a parsed command line names (see module doc)."""
     for dest, flag in FILE_DESTS.items():
         value = getattr(args, dest, None)
-        if value is not None and str(value) != "-":
+        if value is None or str(value) == "-":
+            continue
+        if dest == "output" and getattr(args, "command", None) in OUTPUT_MAY_BE_DIR and Path(value).is_dir():
+            check_output_dir(value, flag)
+        else:
             check_output_file(value, flag)
     out = getattr(args, "out", None)
     if out is not None and str(out) != "-":

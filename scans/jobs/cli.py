@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from saturate.atomic import write_atomic
 from saturate.errors import ConfigError
 from scans.jobs.merge import load_rank, merge_ranks
 from scans.jobs.slurm import ALIASES, DEFAULTS, REQUIRED, TEMPLATES, parse_params, render, submit
@@ -69,10 +70,10 @@ def run_render(args: argparse.Namespace) -> int:
     if len(scripts) > 1 or args.output.is_dir():
         args.output.mkdir(parents=True, exist_ok=True)
         for job in scripts:
-            (args.output / f"{job.name}.sbatch").write_text(job.text)
+            write_atomic(args.output / f"{job.name}.sbatch", job.text)
             print(args.output / f"{job.name}.sbatch")
         return 0
-    args.output.write_text(scripts[0].text)
+    write_atomic(args.output, scripts[0].text)
     print(args.output)
     return 0
 

@@ -96,6 +96,12 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["job", "render", "b", "-P", "partition=p", "-P", "time=1", "-P", f"out={tmp_path}",
                  "-o", str(tmp_path / "scripts")]) == 0
     assert sorted(p.name for p in (tmp_path / "scripts").iterdir()) == ["client.sbatch", "server.sbatch"]
+    # -o naming an existing directory (a second render, or any template): NAME.sbatch inside it
+    for template in ("b", "a"):
+        assert main(["job", "render", template, "-P", "partition=p", "-P", "time=1", "-P", f"out={tmp_path}",
+                     "-o", str(tmp_path / "scripts")]) == 0
+    assert sorted(p.name for p in (tmp_path / "scripts").iterdir()) == [
+        "client.sbatch", "scan.sbatch", "server.sbatch"]
 
 
 def test_submit_command_lines_with_a_recording_sbatch(tmp_path: Path, capsys: pytest.CaptureFixture[str],
