@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from loadgen.csvfmt import CsvOptions, write_csv
+from loadgen.csvfmt import CsvOptions
 from loadgen.energy import phase_power
-from loadgen.extras_csv import write_extra_csv
+from loadgen.exporters import CsvExporter
 from loadgen.result import SCHEMA, LevelResult, RunResult, write_json_atomic
 from loadgen.verdict import Usage
 from monitors.schema import HOST_DEVICE, PROC_PREFIX
@@ -81,8 +81,7 @@ def write_outputs(out: Path, run: RunResult, verdicts: Mapping[str, dict[str, An
     for batch in sorted({int(lv.batch_size or 1) for lv in run.levels}):
         levels = [lv for lv in run.levels if lv.batch_size == batch]
         opts = CsvOptions(mode="concurrency", percentile=percentile, server_stats=server_stats)
-        write_csv(out / csv_name(batch), levels, opts)
-        write_extra_csv(out / csv_name(batch), levels)
+        CsvExporter(out / csv_name(batch), opts).export(RunResult(levels=levels))
 
 
 def _mean(xs: Iterable[float]) -> float | None:
