@@ -97,12 +97,12 @@ def run_demo(cfg: DemoConfig) -> int:
                           max_batch=max(cfg.batch_sizes)),
     )
     code = ServerScan(scan).run()
-    if code:
+    if code >= 128 or not (cfg.out / "scan.json").is_file():  # interrupted, or nothing measured
         return code
-    say("3/3 report")
+    say("3/3 report" + (" (of flagged levels: the scan exited 1, see its last lines)" if code else ""))
     html = make_report(ReportConfig(source=cfg.out, out=cfg.out,
                                     title=f"saturate demo: {cfg.model} on {cfg.backend}/{device}"))
     html = html.resolve()
     say(f"done in {time.monotonic() - t0:.0f} s; open {html}")
     print(html)
-    return 0
+    return code

@@ -349,13 +349,18 @@ class ServerScan:
                 self.progress.note(f"scan server: interrupted; {len(self.run_result.levels)} levels kept in "
                                    f"{self.out / scanio.JSON_NAME}; rerun with --resume to go on")
                 return self.signal_code
-            failed = sum(1 for lv in self.run_result.levels if is_failed(lv))
+            levels = self.run_result.levels
+            failed = sum(1 for lv in levels if is_failed(lv))
+            none_valid = bool(levels) and not failed and not any(lv.verdict.valid for lv in levels)
             where = self.out / scanio.JSON_NAME
-            self.progress.note(f"scan server: {len(self.run_result.levels)} levels in {where}"
+            self.progress.note(f"scan server: {len(levels)} levels in {where}"
                                + (f", {failed} failed (exit 1)" if failed else ""))
+            if none_valid:  # like `saturate load`, a run with no trustworthy number does not exit 0
+                self.progress.note("scan server: no level is valid (each unstable or flagged, see its "
+                                   "reasons): lengthen -p or raise -s/-r, then --resume (exit 1)")
             for line in headline_lines(where):
                 self.progress.note(f"scan server: {line}")
-            return max(1 if failed else 0, self._check_slo())
+            return max(1 if failed or none_valid else 0, self._check_slo())
 
     def _check_slo(self) -> int:
         """``--slo``: each failed gate one line, the verdict in scan.json; 1 when one failed."""

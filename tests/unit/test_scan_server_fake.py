@@ -92,6 +92,23 @@ def test_a_failed_level_is_flagged_the_scan_goes_on_and_exits_1(tmp_path: Path) 
     assert "Traceback" in (tmp_path / scanio.LOG_NAME).read_text()
 
 
+def test_a_scan_with_no_valid_level_exits_1_one_valid_level_is_enough(tmp_path: Path) -> None:
+    import dataclasses
+
+    def unstable(cfg: LoadConfig, value: float) -> LevelResult:
+        return dataclasses.replace(measured(cfg, value), stable=False, stability="unstable",
+                                   verdict=Verdict(valid=False, reasons=["Failed to obtain stable ..."]))
+
+    assert scan(tmp_path / "none", FakeEngine(unstable)) == 1
+    assert "no level is valid" in (tmp_path / "none" / scanio.LOG_NAME).read_text()
+    assert len(levels(tmp_path / "none")) == 4  # every level kept, flagged
+
+    def one(cfg: LoadConfig, value: float) -> LevelResult:
+        return measured(cfg, value) if (cfg.batch_size, int(value)) == (1, 1) else unstable(cfg, value)
+
+    assert scan(tmp_path / "one", FakeEngine(one)) == 0
+
+
 def test_resume_measures_only_the_failed_and_missing_levels(tmp_path: Path) -> None:
     def flaky(cfg: LoadConfig, value: float) -> LevelResult:
         if (cfg.batch_size, int(value)) == (4, 1):
