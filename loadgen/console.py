@@ -1,4 +1,5 @@
-"""Console output shaped like perf_analyzer's (shared/reference/perf_analyzer.md §7).
+"""Console output shaped like perf_analyzer's (perf_analyzer src/perf_analyzer.cc and
+src/inference_profiler.cc ``Report*``; the run in its docs/quick_start.md).
 
 Functions return text; the runner prints reports on stdout and progress lines on stderr. Lines that
 perf_analyzer prints keep its wording and spacing (including the trailing space after ``Client:``);

@@ -1,6 +1,6 @@
 """perf_analyzer's CSV (``-f FILE``): the writer and one reader for theirs and ours.
 
-Header order (``ReportWriter::GenerateReport``, shared/reference/perf_analyzer.md §3):
+Header order (perf_analyzer src/report_writer.cc, ``ReportWriter::GenerateReport``):
 ``Concurrency`` | ``Request Rate``, ``Inferences/Second``, ``Client Send``, [server columns when the
 server has statistics], ``Client Recv``, ``p50/p90/p95/p99 latency`` with ``--percentile=N`` inserted
 in sorted place; ``--verbose-csv`` appends [``Avg latency`` only without ``--percentile``],

@@ -1,6 +1,6 @@
 """Result types of a load run, from one measurement window up to the run JSON.
 
-Times inside are integer ns; the JSON (``to_dict``) speaks µs like DESIGN.md's result JSON:
+Times inside are integer ns; the JSON (``to_dict``) speaks µs (schema ``saturate.run/1``):
 
     RunResult            {"schema": "saturate.run/1", "tool", "env", "config", "levels": [LevelResult]}
     LevelResult          one load level: mode, concurrency|request_rate, batch_size, stable, windows,

@@ -9,7 +9,7 @@ A snapshot is what the statistics extension returns, in either shape:
 - HTTP, ``GET /v2/models/<m>/stats``: the same keys with JSON numbers.
 
 Rules follow perf_analyzer (``SummarizeServerStatsHelper``, ``DetermineStatsModelVersion``,
-``ReportWriter::GenerateReport``, ``ReportServerSideStats``); see shared/reference/perf_analyzer.md §3.4, §4.
+``ReportWriter::GenerateReport``, ``ReportServerSideStats``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The monitor CSV schema (DESIGN.md) and the one value type every source returns."""
+"""The monitor CSV schema and the one value type every source returns."""
 
 from __future__ import annotations
 

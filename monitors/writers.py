@@ -1,4 +1,4 @@
-"""CSV writers, one row per line, flushed as written: tidy (DESIGN.md) and seed (the studies' five)."""
+"""CSV writers, one row per line, flushed as written: tidy (monitors/schema.py) and seed (five columns)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ and the server's inference/execution counts per level. stderr carries the failur
 ``Failed to obtain stable measurement within N measurement windows for concurrency C ...`` (a level
 that never stabilised), ``error: failed to get model metadata: ...`` (bad model) and
 ``Thread [0] had error: ...`` (e.g. a wrong input shape); each becomes a flagged level that keeps
-perf_analyzer's own words (shared/fixtures/perf_analyzer/README.md).
+perf_analyzer's own words (the recorded runs in tests/fixtures/perf_analyzer/).
 """
 
 from __future__ import annotations
