@@ -22,9 +22,21 @@ import functools
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
+
+
+class JsonRecord:
+    """Base of the result dataclasses: ``to_dict`` / ``from_dict`` through :func:`encode` /
+    :func:`decode`; a class with a special shape overrides them and still calls these."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return encode(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        return decode(cls, d)
 
 
 def ns_as_us(*, default: Any = dataclasses.MISSING, key: str | None = None, as_float: bool = False,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from loadgen.codec import decode, encode, ns_as_us
+from loadgen.codec import JsonRecord, decode, encode, ns_as_us
 from loadgen.summaries import (
     STANDARD_PERCENTILES,
     GpuSample,
@@ -83,21 +83,15 @@ Saturation = Literal["client", "server_queue", "gpu", "none"]
 
 
 @dataclass(frozen=True)
-class Throughput:
+class Throughput(JsonRecord):
     infer_per_s: float
     requests_per_s: float | None = None
     send_per_s: float | None = None  # requests actually sent per second (request-rate mode: vs target)
 
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Throughput:
-        return decode(cls, d)
 
 
 @dataclass(frozen=True)
-class RequestCounts:
+class RequestCounts(JsonRecord):
     completed: int
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # failures per status code, e.g. UNAVAILABLE
@@ -105,16 +99,10 @@ class RequestCounts:
     dropped: int = 0  # request-rate mode: not sent because the outstanding cap was reached
     sent: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RequestCounts:
-        return decode(cls, d)
 
 
 @dataclass(frozen=True)
-class ClientStats:
+class ClientStats(JsonRecord):
     """Client-side averages per completed request (ns) and the client's CPU cost.
 
     ``request_ns`` is the client-side request time (send + response wait + recv); perf_analyzer's
@@ -160,23 +148,17 @@ class ClientStats:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(JsonRecord):
     """What limits this level and whether its numbers can be trusted; ``reasons`` say why in words."""
 
     saturated: Saturation = "none"
     valid: bool = True
     reasons: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
-        return decode(cls, d)
 
 
 @dataclass(frozen=True)
-class LevelResult:
+class LevelResult(JsonRecord):
     """One load level as reported: the merge of its last (up to) 3 windows plus every window's summary.
 
     ``stable`` is perf_analyzer's notion (True also for the async ``throughput_only`` relaxation);
@@ -239,7 +221,7 @@ class LevelResult:
 
 
 @dataclass
-class RunResult:
+class RunResult(JsonRecord):
     """The whole run: ``schema``, ``tool``, ``env``, ``config`` (every setting after defaults), ``levels``.
 
     Mutable on purpose: the runner appends each level and calls :meth:`write` after it.

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loadgen.codec import decode, encode, ns_as_us
+from loadgen.codec import JsonRecord, ns_as_us
 
 STANDARD_PERCENTILES: tuple[int, ...] = (50, 90, 95, 99)
 
@@ -34,7 +34,7 @@ def empty_latencies() -> I64Array:
 
 
 @dataclass(frozen=True)
-class ServerDelta:
+class ServerDelta(JsonRecord):
     """Counter deltas of Triton's model statistics over an interval (see ``loadgen.serverstats``).
 
     ``*_count``/``*_ns`` are the count and cumulative ns of ``inference_stats.<name>``;
@@ -66,16 +66,10 @@ class ServerDelta:
         """Inferences per execution (dynamic batching merges requests); 0.0 without executions."""
         return self.inference_count / self.execution_count if self.execution_count else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ServerDelta:
-        return decode(cls, d)
 
 
 @dataclass(frozen=True)
-class ServerSummary:
+class ServerSummary(JsonRecord):
     """Server-side averages per request (ns) for a level, as perf_analyzer reports them.
 
     ``network_server_ns`` is the CSV's Network+Server Send/Recv; ``request_ns`` the server's average
@@ -99,13 +93,6 @@ class ServerSummary:
     #: the summed counters behind the averages
     delta: ServerDelta | None = field(default=None, metadata={"json": "counters"})
 
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ServerSummary:
-        return decode(cls, d)
-
 
 # ------------------------------------------------------------------------------------------------ gpu
 
@@ -122,7 +109,7 @@ class GpuSample:
 
 
 @dataclass(frozen=True)
-class GpuSummary:
+class GpuSummary(JsonRecord):
     """Per-UUID GPU metrics of a level, merged as perf_analyzer does: util and power averaged over all
     samples, memory used the maximum, total memory the first sample."""
 
@@ -153,19 +140,12 @@ class GpuSummary:
             mem_total_bytes=dict(sorted(total.items())),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GpuSummary:
-        return decode(cls, d)
-
 
 # -------------------------------------------------------------------------------------------- latency
 
 
 @dataclass(frozen=True)
-class LatencySummary:
+class LatencySummary(JsonRecord):
     """Latency statistics in ns (``to_dict`` gives integer µs, truncated as perf_analyzer does).
 
     ``percentiles_ns`` maps p → value for 50, 90, 95, 99 and the ``--percentile`` one, in sorted order.
@@ -266,7 +246,7 @@ class WindowStats:
 
 
 @dataclass(frozen=True)
-class WindowSummary:
+class WindowSummary(JsonRecord):
     """One window as the run JSON keeps it (no raw latencies)."""
 
     start_ns: int
@@ -279,9 +259,3 @@ class WindowSummary:
     delayed: int = 0
     dropped: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> WindowSummary:
-        return decode(cls, d)
