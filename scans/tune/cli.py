@@ -78,6 +78,14 @@ def add_tune(sub: argparse._SubParsersAction[Any]) -> None:
         default=0.05,
         help="doubling stops when throughput rises less than this fraction (default 0.05)",
     )
+    g.add_argument(
+        "--confirm-runs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="after the search, measure the winning point (and the defaults' best) N more times on a fresh "
+        "server and report the median (default 3; 0: no confirmation)",
+    )
     g = p.add_argument_group("measurement (as saturate load / perf_analyzer)")
     g.add_argument("--percentile", type=int, default=95, help="tail percentile of the budget (default 95)")
     g.add_argument(
@@ -112,6 +120,8 @@ def tune_config(args: argparse.Namespace) -> TuneConfig:
     """The :class:`TuneConfig` of parsed arguments (bad values → one-line ConfigError, nothing measured)."""
     if args.max_candidates is not None and args.max_candidates < 1:
         raise ConfigError("--max-candidates must be at least 1")
+    if args.confirm_runs < 0:
+        raise ConfigError(f"--confirm-runs {args.confirm_runs}: expected 0 (no confirmation) or more runs")
     space = TuneSpace(
         batch_sizes=int_list(args.batch_sizes, "--batch-sizes"),
         instances=int_list(args.instances, "--instances") if args.url is None else (1,),
@@ -162,6 +172,7 @@ def tune_config(args: argparse.Namespace) -> TuneConfig:
         time_budget_s=None if args.time_budget is None else parse_duration(args.time_budget),
         resume=args.resume,
         serve_extra=tuple(args.serve_arg),
+        confirm_runs=args.confirm_runs,
     )
 
 

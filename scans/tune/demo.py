@@ -40,7 +40,8 @@ class DemoTune:
                           space=TuneSpace(batch_sizes=(1,), instances=(1, 2), max_queue_delay_us=(0, 1000)),
                           rule=SearchRule(budget_ms=self.latency_budget_ms, max_concurrency=16),
                           tail=TailRule(percentile=95, confidence=0.9, margin_points=2.5),
-                          backend=self.backend, device=self.device, search="quick", max_candidates=3)
+                          backend=self.backend, device=self.device, search="quick", max_candidates=3,
+                          confirm_runs=2)
 
 
 def run_demo_tune(demo: DemoTune) -> int:

@@ -4,7 +4,8 @@
 candidate (its full server configuration, status and reason, every level measured with its tail and
 whether that tail is claimable, the concurrency search of each client batch, its best point) and the
 winner. The winner is printed as the ``saturate serve`` command that reproduces it, the
-``saturate load`` command that loads it at the chosen point, and the PyTriton settings it means.
+``saturate load`` command that loads it at the chosen point, and the PyTriton settings it means,
+with the confirmation runs' figures (:mod:`scans.tune.confirm`) beside the search's.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def ranked(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def ranked_table(doc: Mapping[str, Any]) -> list[list[str]]:
     pct = doc["config"]["tail"]["percentile"]
     rows = [
-        ["rank", "candidate", "status", "batch", "concurrency", "infer/s", f"p{pct} ms", "samples", "levels"]
-    ]
+        ["rank", "candidate", "status", "batch", "concurrency", "infer/s", f"p{pct} ms", "samples", "levels",
+         "confirmed infer/s [min-max]", f"confirmed p{pct} ms"]
+    ]  # fmt: skip
     for i, rec in enumerate(ranked(doc), 1):
         best = rec.get("best") or {}
         rows.append(
@@ -69,9 +71,27 @@ def ranked_table(doc: Mapping[str, Any]) -> list[list[str]]:
                 f"{best['tail_ms']:.2f}" if best else "-",
                 str(best.get("samples", "-")),
                 str(len(rec.get("levels", []))),
+                *confirmed_cells(rec),
             ]
         )
     return rows
+
+
+def confirmed_cells(rec: Mapping[str, Any]) -> list[str]:
+    """The ranked table's confirmation columns: median [min-max] infer/s and median tail, or why not."""
+    conf = rec.get("confirmation") or {}
+    s = conf.get("summary") or {}
+    if not conf:
+        return ["-", "-"]
+    if s.get("throughput_median") is None:
+        return [conf["status"], "-"]
+    mark = "" if conf["status"] == "done" else f" ({conf['status']}, {s['runs']}/{s['requested']} runs)"
+    tail = "-" if s.get("tail_ms_median") is None else f"{s['tail_ms_median']:.2f}"
+    over = " (over budget)" if s.get("within_budget") is False else ""
+    return [
+        f"{s['throughput_median']:.1f} [{s['throughput_min']:.1f}-{s['throughput_max']:.1f}]{mark}",
+        tail + over,
+    ]
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -147,18 +167,58 @@ def summary_text(doc: Mapping[str, Any]) -> str:
         f"winner: {rec['candidate']['name']}: {best['throughput']:.1f} infer/s at batch {best['batch']}, "
         f"concurrency {best['concurrency']}, p{pct} {best['tail_ms']:.2f} ms (budget {budget:g} ms)"
     )
+    lines += confirmed_lines(rec, pct, budget)
     gain = doc.get("gain_over_defaults")
     if gain is not None:
-        lines.append(f"gain over PyTriton's defaults (1 instance, no queue delay): x{gain:.2f}")
+        basis = (
+            "from the confirmed medians"
+            if doc.get("gain_basis") == "confirmed"
+            else "from the search's figures (not both confirmed)"
+        )
+        lines.append(f"gain over PyTriton's defaults (1 instance, no queue delay): x{gain:.2f}, {basis}")
     for key, cmd in winner_commands(doc, rec).items():
         lines.append(f"  {key}: {cmd}")
     return "\n".join(lines)
 
 
-def gain_over_defaults(doc: Mapping[str, Any]) -> float | None:
-    """Winner's throughput over the 1-instance, no-delay, no-preferred candidate's (when measured)."""
-    rec = winner(doc)
-    base = next(
+def confirmation_of(rec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """``rec``'s confirmation record when it is of ``rec``'s best point (else None)."""
+    conf, best = rec.get("confirmation"), rec.get("best") or {}
+    point = ("batch", "concurrency")
+    if not conf or [conf.get(k) for k in point] != [best.get(k) for k in point]:
+        return None
+    found: Mapping[str, Any] = conf
+    return found
+
+
+def confirmed_lines(rec: Mapping[str, Any], pct: int, budget: float) -> list[str]:
+    """What the winner's confirmation says under the winner line (nothing when there was none)."""
+    conf = confirmation_of(rec)
+    if conf is None:
+        return []
+    s = conf.get("summary") or {}
+    why = f" ({conf['reason']})" if conf.get("reason") else ""
+    if s.get("throughput_median") is None:
+        return [f"confirmation {conf['status']}{why}: the search's figures above are unconfirmed"]
+    tail = s.get("tail_ms_median")
+    out = [
+        f"confirmed over {s['runs']} of {s['requested']} fresh runs ({conf['status']}{why}): median "
+        f"{s['throughput_median']:.1f} infer/s (min {s['throughput_min']:.1f}, "
+        f"max {s['throughput_max']:.1f}), "
+        + (f"p{pct} median {tail:.2f} ms" if tail is not None else "no tail")
+        + (f", {s['vs_search'] * 100:+.1f} % vs the search" if s.get("vs_search") is not None else "")
+    ]
+    if s.get("within_budget") is False:
+        out.append(
+            f"FLAGGED: the confirmed p{pct} median {s['tail_ms_median']:.2f} ms breaks the {budget:g} ms "
+            "budget; the search's figures above did not reproduce"
+        )
+    return out
+
+
+def defaults_record(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The 1-instance, no-delay, no-preferred candidate (PyTriton's defaults), when it has a best point."""
+    return next(
         (
             r
             for r in doc.get("candidates", [])
@@ -169,6 +229,11 @@ def gain_over_defaults(doc: Mapping[str, Any]) -> float | None:
         ),
         None,
     )
+
+
+def gain_over_defaults(doc: Mapping[str, Any]) -> float | None:
+    """Winner's throughput over the defaults candidate's (the search's figures; see confirm.gain)."""
+    rec, base = winner(doc), defaults_record(doc)
     if rec is None or base is None or not base["best"]["throughput"]:
         return None
     return float(rec["best"]["throughput"]) / float(base["best"]["throughput"])

@@ -7,6 +7,9 @@ always stopped. A candidate whose server does not start, or dies while it is mea
 candidates ``tune.json`` holds as measured (or never-met) and measures the rest. SIGINT/SIGTERM end
 the tune between two windows: the level in progress is dropped, everything measured stays in
 ``tune.json`` (the candidate marked ``interrupted``), exit 130/143.
+
+After the search, :mod:`scans.tune.confirm` measures the winning point again (``--confirm-runs``)
+on a fresh server; ``--resume`` keeps a finished confirmation and redoes an unfinished one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +32,7 @@ from loadgen.signals import cancel_on_signals
 from saturate.errors import ConfigError, ServerError
 from saturate.version import saturate_version
 from scans.engines import LoadgenEngine
-from scans.tune import output
+from scans.tune import confirm, output
 from scans.tune.search import Probe, SearchRule, search_concurrency
 from scans.tune.serving import ServeConfig, ServedServer, check_max_batch
 from scans.tune.space import Candidate, TuneSpace
@@ -39,7 +42,7 @@ from scans.tune.validity import TailRule
 DONE = ("measured", "never_met")
 
 
-class CandidateFailed(Exception):
+class CandidateFailed(ServerError):
     """The candidate's server did not start or stopped answering."""
 
 
@@ -58,6 +61,7 @@ class TuneConfig:
     resume: bool = False
     serve_extra: tuple[str, ...] = ()
     ready_timeout_s: float = 180.0
+    confirm_runs: int = 3  # runs of the winning point after the search (0: none)
 
     def to_dict(self) -> dict[str, Any]:
         load = {k: v for k, v in self.load.to_dict().items() if k not in ("access_token", "url")}
@@ -76,13 +80,14 @@ class TuneConfig:
             "max_candidates": self.max_candidates,
             "time_budget_s": self.time_budget_s,
             "serve_extra": list(self.serve_extra),
+            "confirm_runs": self.confirm_runs,
             "load": load,
         }
 
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
     """What must match for ``--resume`` (not the strategy or its bounds)."""
-    drop = ("search", "max_candidates", "time_budget_s")
+    drop = ("search", "max_candidates", "time_budget_s", "confirm_runs")
     out = {k: v for k, v in config.items() if k not in drop}
     out["load"] = {
         k: v
@@ -137,7 +142,7 @@ class Tuner:
             for r in self.doc["candidates"]
         }
 
-    def _write(self) -> None:
+    def write(self) -> None:
         self.doc["winner"] = None
         rec = output.winner(self.doc)
         if rec is not None:
@@ -145,8 +150,10 @@ class Tuner:
                 "candidate": rec["candidate"]["name"],
                 **rec["best"],
                 "commands": output.winner_commands(self.doc, rec),
+                "confirmed": confirm.confirmed(rec),
             }
-        self.doc["gain_over_defaults"] = output.gain_over_defaults(self.doc)
+        gain, basis = confirm.gain(rec, output.defaults_record(self.doc))
+        self.doc["gain_over_defaults"], self.doc["gain_basis"] = gain, basis
         output.write_doc(self.cfg.out, self.doc)
 
     # -- one candidate ---------------------------------------------------------------------------
@@ -164,14 +171,14 @@ class Tuner:
         self.doc["candidates"].append(rec)
         return rec
 
-    def _load_for(self, batch: int, conc: int) -> LoadConfig:
+    def load_for(self, batch: int, conc: int) -> LoadConfig:
         load = self.cfg.load
         if self._server is not None:
             url = self._server.grpc_url if load.protocol == "grpc" else self._server.http_url
             load = dataclasses.replace(load, url=url, access_token=self._server.token)
         return dataclasses.replace(load, batch_size=batch, concurrency_range=Range(conc, conc, 1))
 
-    def _level_entry(self, batch: int, level: LevelResult) -> dict[str, Any]:
+    def level_entry(self, batch: int, level: LevelResult) -> dict[str, Any]:
         tail = self.cfg.tail
         return {
             "batch": batch,
@@ -197,18 +204,19 @@ class Tuner:
                 "raise the budget"
             )
 
+    def check_alive(self, where: str) -> None:
+        if self._server is not None and not self._server.alive():
+            code = self._server.proc.returncode if self._server.proc else "?"
+            raise CandidateFailed(f"server exited (code {code}) {where}")
+
     async def _batch(self, engine: LoadgenEngine, rec: dict[str, Any], batch: int) -> None:
         async def measure(conc: int) -> Probe:
             self.say(f"{rec['candidate']['name']}: batch {batch}, concurrency {conc}")
-            level = await engine.measure(self._load_for(batch, conc), conc)
-            entry = self._level_entry(batch, level)
+            level = await engine.measure(self.load_for(batch, conc), conc)
+            entry = self.level_entry(batch, level)
             rec["levels"].append(entry)
-            self._write()
-            if self._server is not None and not self._server.alive():
-                raise CandidateFailed(
-                    f"server exited (code {self._server.proc.returncode if self._server.proc else '?'}) "
-                    f"at batch {batch}, concurrency {conc}"
-                )
+            self.write()
+            self.check_alive(f"at batch {batch}, concurrency {conc}")
             if level.stability == "interrupted":
                 raise CandidateFailed(f"server stopped answering at batch {batch}, concurrency {conc}")
             self._check_fastest(level)
@@ -237,34 +245,45 @@ class Tuner:
         finally:
             await engine.close()
 
-    async def _measure_guarded(self, rec: dict[str, Any]) -> None:
-        await cancel_on_signals(self._measure(rec), self._note_signal, self._sync_signal)
+    async def guarded(self, work: Awaitable[None]) -> None:
+        """``work`` with SIGINT/SIGTERM cancelling it (the signal noted in :attr:`signal_code`)."""
+        await cancel_on_signals(work, self._note_signal, self._sync_signal)
 
     def _note_signal(self, signum: int) -> None:
         self.signal_code = 128 + signum
 
+    def start_server(self, cand: Candidate, log: str, holder: dict[str, Any]) -> None:
+        """Start ``cand``'s server as :attr:`_server`; ``holder["server"]`` records log, args and pid."""
+        serve = ServeConfig(
+            model=self.cfg.load.model,
+            backend=self.cfg.backend,
+            device=self.cfg.device,
+            max_batch=cand.max_batch,
+            max_queue_delay_us=cand.max_queue_delay_us,
+            instances=cand.instances,
+            ready_timeout_s=self.cfg.ready_timeout_s,
+            extra=(*cand.preferred_flags(), *self.cfg.serve_extra),
+        )
+        self._server = ServedServer(serve, self.cfg.out / "servers" / log)
+        holder["server"] = {"log": str(self._server.log.relative_to(self.cfg.out)), "args": serve.args()}
+        self.write()
+        self._server.start()
+        holder["server"]["pid"] = self._server.pid
+        self.write()
+
+    def stop_server(self, holder: dict[str, Any]) -> None:
+        if self._server is not None:
+            holder["server"]["exit_code"] = self._server.stop()
+            self._server = None
+
     def _candidate(self, cand: Candidate) -> None:
         rec = self._record(cand)
-        self._write()
+        self.write()
         try:
             if not cand.external:
                 self.say(f"{cand.name}: starting the server")
-                serve = ServeConfig(
-                    model=self.cfg.load.model,
-                    backend=self.cfg.backend,
-                    device=self.cfg.device,
-                    max_batch=cand.max_batch,
-                    max_queue_delay_us=cand.max_queue_delay_us,
-                    instances=cand.instances,
-                    ready_timeout_s=self.cfg.ready_timeout_s,
-                    extra=(*cand.preferred_flags(), *self.cfg.serve_extra),
-                )
-                self._server = ServedServer(serve, self.cfg.out / "servers" / f"{cand.name}.log")
-                rec["server"] = {"log": str(self._server.log.relative_to(self.cfg.out)), "args": serve.args()}
-                self._server.start()
-                rec["server"]["pid"] = self._server.pid
-                self._write()
-            asyncio.run(self._measure_guarded(rec))
+                self.start_server(cand, f"{cand.name}.log", rec)
+            asyncio.run(self.guarded(self._measure(rec)))
             rec["status"] = "measured"
         except asyncio.CancelledError:
             if not self.signal_code:
@@ -277,19 +296,17 @@ class Tuner:
             rec["status"], rec["reason"] = "failed", str(exc)
         except ConfigError as exc:  # e.g. a budget below the fastest request: recorded, then exit 2
             rec["status"], rec["reason"] = "failed", str(exc)
-            self._write()
+            self.write()
             raise
         except Exception as exc:  # a candidate that breaks is recorded and the search goes on
             rec["status"], rec["reason"] = "failed", f"{type(exc).__name__}: {exc}"
         finally:
-            if self._server is not None:
-                rec.setdefault("server", {})["exit_code"] = self._server.stop()
-                self._server = None
+            self.stop_server(rec)
         bests = [b["best"] for b in rec["batches"].values() if b.get("best")]
         rec["best"] = max(bests, key=lambda b: b["throughput"]) if bests else None
         if rec["status"] == "measured" and rec["best"] is None:
             rec["status"] = "never_met"
-        self._write()
+        self.write()
         self.say(
             f"{cand.name}: {rec['status']}"
             + (f" ({rec['reason']})" if rec["reason"] else "")
@@ -331,10 +348,12 @@ class Tuner:
                         )
                         break
                     self._candidate(cand)
+                if not self.signal_code:
+                    confirm.Stage(self).run()
             except KeyboardInterrupt:
                 self.signal_code = self.signal_code or 128 + signal.SIGINT
             finally:
-                self._write()
+                self.write()
         if self.signal_code:
             self.say(
                 f"interrupted; {len(self.doc['candidates'])} candidates kept in "

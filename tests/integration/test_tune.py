@@ -78,7 +78,7 @@ def check_outputs(out: Path, stdout: str) -> dict[str, Any]:
 def test_grid_interrupted_then_resumed(tmp_path: Path) -> None:
     out = tmp_path / "grid"
     args = ("tune", *FAST, "--instances", "1,2", "--max-queue-delay-us", "0,500", "--max-candidates", "3",
-            "--out", str(out))
+            "--confirm-runs", "2", "--out", str(out))
     proc = popen(*args)
     doc = wait_for(out, proc, lambda d: any(r["status"] == "measured" for r in d["candidates"])
                    and len(d["candidates"]) >= 2 and d["candidates"][-1].get("levels"))
@@ -103,6 +103,23 @@ def test_grid_interrupted_then_resumed(tmp_path: Path) -> None:
         search = r["batches"]["1"]
         assert search["measured"][:2] == [1, 2]  # doubling from 1
         assert [lv["concurrency"] for lv in r["levels"]] == search["measured"]
+    w = doc["winner"]
+    win = next(r for r in doc["candidates"] if r["candidate"]["name"] == w["candidate"])
+    c = w["confirmed"]  # 2 fresh runs of the winning point on a fresh server, after the search
+    assert c["status"] == "done" and c["runs"] == c["requested"] == 2, c
+    assert 0 < c["throughput_min"] <= c["throughput_median"] <= c["throughput_max"]
+    assert 0.2 < c["throughput_median"] / w["throughput"] < 5  # the same point, give or take the noise
+    assert c["tail_ms_median"] is not None and c["within_budget"] is (c["tail_ms_median"] <= 200)
+    assert [(r["batch"], r["concurrency"]) for r in win["confirmation"]["runs"]] == [(w["batch"],
+                                                                                    w["concurrency"])] * 2
+    assert (out / win["confirmation"]["server"]["log"]).name == f"{w['candidate']}.confirm.log"
+    assert "confirmed over 2 of 2 fresh runs (done): median" in done.stdout
+    assert doc["gain_basis"] == "confirmed" and doc["gain_over_defaults"] > 0  # defaults confirmed too
+    assert "confirmed p95 ms" in (out / "report.html").read_text()
+    again = run_cli(*args, "--resume", timeout=120)  # everything recorded: nothing measured again
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "confirmation already recorded" in again.stderr and "confirmation run" not in again.stderr
+    assert read(out)["candidates"] == doc["candidates"]
 
 
 def test_quick_search_survives_a_dead_candidate(tmp_path: Path) -> None:
