@@ -124,6 +124,8 @@ class LoadConfig:
     #: `--processes auto`: start with `processes`, add one while the verdict says `client` (loadgen.autoproc)
     processes_auto: bool = False
     event_loop: str = "uvloop"
+    #: `--driver`: closed loops on threads (blocking sends) or coroutines (loadgen.threaded)
+    driver: str = "auto"
     json_file: str | None = None
     latency_file: str | None = None
     start_at: float | None = None
@@ -193,6 +195,7 @@ class LoadConfig:
              f"--start-at must be a UNIX time within {MAX_START_WAIT_S // 3600} h from now (date +%s)"),
             (self.repeats >= 1, "--repeats must be >= 1"),
             (self.event_loop in ("uvloop", "asyncio"), "--event-loop must be uvloop or asyncio"),
+            (self.driver in ("auto", "threads", "asyncio"), "--driver must be auto, threads or asyncio"),
         ]
         for ok, message in checks:
             if not ok:
@@ -266,7 +269,7 @@ ROLES: dict[str, Role] = {
     **dict.fromkeys(("measurement_interval_ms", "measurement_mode", "measurement_request_count",
                      "stability_percentage", "max_trials", "percentile", "latency_threshold_ms",
                      "warmup_request_count", "async_relaxation", "collect_metrics", "metrics_interval_ms",
-                     "processes", "processes_auto", "event_loop", "max_outstanding", "repeats",
+                     "processes", "processes_auto", "event_loop", "driver", "max_outstanding", "repeats",
                      "continue_on_unstable"), "rule"),
     **dict.fromkeys(("csv_file", "verbose_csv", "json_file", "latency_file", "verbose", "quiet", "extra"),
                     "outputs"),

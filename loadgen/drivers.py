@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,11 +26,15 @@ from loadgen.waker import Waker, make_waker
 DELAY_TOLERANCE_NS = 1_000_000
 #: Back-off after a connection-level failure, so a dead server does not spin the client.
 FAILURE_BACKOFF_S = 0.01
-_BACKOFF_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
+BACKOFF_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED"})
 
 
 class Recorder:
-    """Per-request records in completion order; `cut(edge)` hands over those that ended by `edge`."""
+    """Per-request records in completion order; `cut(edge)` hands over those that ended by `edge`.
+
+    `lock` guards the records against a driver that records from other threads
+    (:class:`loadgen.threaded.ThreadedClosedLoop`); `cut` and `reset` always take it.
+    """
 
     def __init__(self, client: Client, open_loop: bool) -> None:
         self.client = client
@@ -50,6 +55,7 @@ class Recorder:
         self._send = client.send_ns
         self._recv = client.recv_ns
         self.probe = LoopLagProbe()  # the drivers start/stop it with the load
+        self.lock = threading.Lock()
 
     def ok(self, end_ns: int, latency_ns: int) -> None:
         self._end.append(end_ns)
@@ -78,6 +84,10 @@ class Recorder:
 
     def reset(self, start_ns: int | None = None) -> None:
         """Forget everything recorded so far; the next window starts at `start_ns` (default now)."""
+        with self.lock:
+            self._reset(start_ns)
+
+    def _reset(self, start_ns: int | None) -> None:
         self._end, self._lat, self._svc, self._delayed_end = [], [], [], []
         self._fail_end, self._fail_code, self._dropped_at = [], [], []
         self._window_start = time.perf_counter_ns() if start_ns is None else start_ns
@@ -88,6 +98,10 @@ class Recorder:
 
     def cut(self, edge_ns: int) -> WindowStats:
         """Close the window [previous edge, edge_ns]: requests that ended by `edge_ns` go in it."""
+        with self.lock:
+            return self._cut(edge_ns)
+
+    def _cut(self, edge_ns: int) -> WindowStats:
         n = bisect.bisect_right(self._end, edge_ns)
         lat = np.asarray(self._lat[:n], dtype=np.int64)
         svc = np.asarray(self._svc[:n], dtype=np.int64) if self.open_loop else None
@@ -154,7 +168,7 @@ class ClosedLoop:
                 rec.ok(t1, t1 - t0)
             else:
                 rec.fail(t1, code)
-                if code in _BACKOFF_CODES:
+                if code in BACKOFF_CODES:
                     await asyncio.sleep(FAILURE_BACKOFF_S)
             i += 1
 

@@ -26,6 +26,7 @@ from loadgen.inputs import build_requests
 from loadgen.result import WindowStats
 from loadgen.signals import die_with_parent
 from loadgen.sources import DRAIN_S, make_driver
+from loadgen.threaded import ThreadedClosedLoop
 from loadgen.windows import combine_processes
 from saturate import errors as errs
 
@@ -57,7 +58,7 @@ async def _worker(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, 
     payloads = [client.prepare(cfg.model, cfg.model_version, r) for r in requests]
     loop = asyncio.get_running_loop()
     recorder = Recorder(client, cfg.mode == "request_rate")
-    driver: ClosedLoop | OpenLoop | None = None
+    driver: ClosedLoop | ThreadedClosedLoop | OpenLoop | None = None
 
     async def publish() -> None:
         while True:

@@ -118,6 +118,8 @@ class ClientStats(JsonRecord):
     processes: int = 1
     #: mean event-loop wait of a ready completion (loadgen.looplag)
     loop_lag_ns: float | None = ns_as_us(default=None, as_float=True)
+    #: which closed/open loop sent the level: "threads" or "asyncio" (loadgen.threaded); None if unknown
+    driver: str | None = None
 
     @property
     def own_latency_ns(self) -> float | None:

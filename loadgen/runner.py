@@ -32,7 +32,8 @@ from loadgen.result import LevelResult, WindowStats, WindowSummary
 from loadgen.run_outputs import RunWriter
 from loadgen.serverstats import model_delta
 from loadgen.signals import stop_on_signals
-from loadgen.sources import InProcessSource, LoadSource
+from loadgen.sources import InProcessSource, LoadSource, share
+from loadgen.threaded import driver_name
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
@@ -220,7 +221,9 @@ class LoadSession:
         self.merged_windows = self.rule.merged(st.windows)
         level = self.traffic.annotate(st.result(interrupted), self.merged_windows)
         hist = level_block([w.latencies_ns for w in self.merged_windows])
-        return dataclasses.replace(level, extras={**level.extras, "histogram": hist})
+        per_process = int(share(value, 0, self.processes, True)) if cfg.mode == "concurrency" else 0
+        client = dataclasses.replace(level.client, driver=driver_name(cfg.driver, cfg.mode, per_process))
+        return dataclasses.replace(level, client=client, extras={**level.extras, "histogram": hist})
 
     async def _wait_window(self, start_ns: int) -> None:
         cfg = self.cfg

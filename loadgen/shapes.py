@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from loadgen.clients.base import Client, ModelInfo, Payload, RequestTensors
+from loadgen.clients.base import BlockingInfer, Client, ModelInfo, Payload, RequestTensors
 from loadgen.inputs import build_requests
 from saturate.errors import ConfigError
 
@@ -240,6 +240,7 @@ class CountingClient:
         self.shaped = shaped
         self._index = {id(p): i for i, p in enumerate(shaped.distinct)}
         self.counts = [0] * len(shaped.distinct)
+        self._senders: list[_CountingSender] = []
         self.url = inner.url
         self.errors = inner.errors
 
@@ -287,20 +288,48 @@ class CountingClient:
     async def infer_checked(self, payload: Payload) -> object:
         return await self.inner.infer_checked(payload)
 
+    def blocking(self) -> BlockingInfer:
+        """The inner client's blocking sender, counting into its own list (one per thread, no race)."""
+        sender = _CountingSender(self.inner.blocking(), self._index, len(self.counts))
+        self._senders.append(sender)
+        return sender
+
+    def sent_counts(self) -> list[int]:
+        """Sends per distinct shape since `reset`, from the event loop and every thread's sender."""
+        return [sum(c) for c in zip(self.counts, *(s.counts for s in self._senders), strict=True)]
+
     def reset(self) -> None:
         self.counts = [0] * len(self.counts)
+        self._senders = []
 
     def histogram(self, dist: ShapeDist) -> dict[str, Any]:
         """What was sent since `reset`: per symbol {value: count}, and the joint draws."""
         per: dict[str, dict[str, int]] = {s: {} for s in dist.symbols}
         joint: dict[str, int] = {}
-        for key, n in zip(self.shaped.keys, self.counts, strict=True):
+        counts = self.sent_counts()
+        for key, n in zip(self.shaped.keys, counts, strict=True):
             if not n:
                 continue
             joint[",".join(map(str, key))] = n
             for s, v in zip(dist.symbols, key, strict=True):
                 per[s][str(v)] = per[s].get(str(v), 0) + n
         sort = {s: dict(sorted(h.items(), key=lambda kv: int(kv[0]))) for s, h in per.items()}
-        return {"sent": sum(self.counts), "symbols": list(dist.symbols), "histogram": sort, "joint": joint,
+        return {"sent": sum(counts), "symbols": list(dist.symbols), "histogram": sort, "joint": joint,
                 "distinct_shapes": len(self.shaped.distinct), "cycle": self.shaped.cycle,
                 "truncated_by_cache": self.shaped.truncated, "dist": dist.to_dict()}
+
+
+class _CountingSender:
+    """A thread's blocking sender that counts the shapes it sends (see `CountingClient.blocking`)."""
+
+    def __init__(self, inner: BlockingInfer, index: dict[int, int], n: int) -> None:
+        self.inner, self._index, self.counts = inner, index, [0] * n
+
+    def infer(self, payload: Payload) -> str | None:
+        i = self._index.get(id(payload))
+        if i is not None:
+            self.counts[i] += 1
+        return self.inner.infer(payload)
+
+    def close(self) -> None:
+        self.inner.close()

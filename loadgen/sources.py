@@ -12,6 +12,7 @@ from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
 from loadgen.result import WindowStats
+from loadgen.threaded import ThreadedClosedLoop, uses_threads
 
 DRAIN_S = 5.0
 
@@ -49,13 +50,14 @@ def share(value: float, index: int, count: int, integer: bool) -> float:
 
 
 def make_driver(cfg: LoadConfig, client: Client, payloads: Sequence[Payload], recorder: Recorder,
-                value: float, index: int = 0, count: int = 1) -> ClosedLoop | OpenLoop:
+                value: float, index: int = 0, count: int = 1) -> ClosedLoop | ThreadedClosedLoop | OpenLoop:
     """The driver for one process: its share of the concurrency, or of the rate with its own phase/seed."""
     if cfg.mode == "concurrency":
         concurrency = int(share(value, index, count, True))
         # drawn shapes: workers walk disjoint runs of the draw sequence, so each draw is sent once
         stride = max(1, len(payloads) // max(1, concurrency)) if cfg.shape_dist is not None else 1
-        return ClosedLoop(client, payloads, recorder, concurrency, offset=index * 7919, stride=stride)
+        loop = ThreadedClosedLoop if uses_threads(cfg.driver, cfg.mode, concurrency) else ClosedLoop
+        return loop(client, payloads, recorder, concurrency, offset=index * 7919, stride=stride)
     if cfg.schedule is not None:
         sched = cfg.schedule
         return OpenLoop(client, payloads, recorder, sched.mean_rate, max_outstanding=cfg.max_outstanding,
@@ -75,7 +77,7 @@ class InProcessSource:
         self.client = client
         self.payloads = list(payloads)
         self.recorder = Recorder(client, cfg.mode == "request_rate")
-        self.driver: ClosedLoop | OpenLoop | None = None
+        self.driver: ClosedLoop | ThreadedClosedLoop | OpenLoop | None = None
 
     async def start_level(self, value: float) -> None:
         self.recorder = Recorder(self.client, self.cfg.mode == "request_rate")

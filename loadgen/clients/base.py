@@ -53,6 +53,18 @@ class ErrorLog:
         return code
 
 
+class BlockingInfer(Protocol):
+    """One thread's blocking sender (the threaded driver's hot path, :mod:`loadgen.threaded`).
+
+    `infer` has `Client.infer`'s contract (None or a status code, never raises for a failed request)
+    and blocks the calling thread, not an event loop; `close` releases what the thread opened.
+    """
+
+    def infer(self, payload: Payload) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
 class Client(Protocol):
     """A KServe v2 client: control-plane calls plus one hot `infer` on pre-built payloads.
 
@@ -81,6 +93,10 @@ class Client(Protocol):
     async def infer(self, payload: Payload) -> str | None: ...
 
     async def infer_checked(self, payload: Payload) -> object: ...
+
+    def blocking(self) -> BlockingInfer:
+        """A blocking sender for one thread, with the same request, token and timeout as `infer`."""
+        ...
 
 
 def unreachable(url: str, protocol: str, detail: str) -> ServerError:

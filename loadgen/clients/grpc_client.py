@@ -2,7 +2,9 @@
 
 The hot path calls `channel.unary_unary(".../ModelInfer")` with no serializers, so gRPC moves the
 pre-built bytes as they are and hands back the raw response bytes; nothing is parsed unless a
-check is asked for. Control-plane calls (metadata, config, statistics) go through tritonclient's
+check is asked for. The threaded driver's blocking sends (:meth:`GrpcClient.blocking`) do the same on
+a synchronous channel opened beside the aio one, shared by its threads (grpcio's sync channels are
+thread-safe). Control-plane calls (metadata, config, statistics) go through tritonclient's
 aio client, with the access token as metadata on every call.
 """
 
@@ -34,6 +36,9 @@ from saturate.tokens import GRPC_TOKEN_HEADER
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 _MAX_MESSAGE = 2**31 - 1
 _CONTROL_TIMEOUT_S = CONTROL_TIMEOUT_S
+# No transparent retries: a load generator must see (and count) every failure.
+_OPTIONS = [("grpc.max_send_message_length", _MAX_MESSAGE),
+            ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.enable_retries", 0)]
 
 
 def _status_name(exc: InferenceServerException) -> str:
@@ -60,14 +65,12 @@ class GrpcClient:
         # pre-flight request): per-call metadata costs ~60 µs of client CPU per request.
         self._infer_metadata: tuple[tuple[str, str], ...] | None = None
         self._channel: grpc.aio.Channel | None = None
+        self._sync_channel: grpc.Channel | None = None
         self._control: triton_aio.InferenceServerClient | None = None
         self._infer: Any = None
 
     async def open(self) -> None:
-        # No transparent retries: a load generator must see (and count) every failure.
-        options = [("grpc.max_send_message_length", _MAX_MESSAGE),
-                   ("grpc.max_receive_message_length", _MAX_MESSAGE), ("grpc.enable_retries", 0)]
-        self._channel = grpc.aio.insecure_channel(self.url, options=options)
+        self._channel = grpc.aio.insecure_channel(self.url, options=_OPTIONS)
         self._infer = self._channel.unary_unary(INFER_METHOD)
         self._control = triton_aio.InferenceServerClient(self.url)
         try:
@@ -83,6 +86,9 @@ class GrpcClient:
             await self._control.close()
         if self._channel is not None:
             await self._channel.close()
+        if self._sync_channel is not None:
+            self._sync_channel.close()
+            self._sync_channel = None
 
     @property
     def control(self) -> triton_aio.InferenceServerClient:
@@ -152,6 +158,12 @@ class GrpcClient:
             return self.errors.note(code, str(exc.details() or code))
         return None
 
+    def blocking(self) -> _BlockingGrpc:
+        if self._sync_channel is None:
+            self._sync_channel = grpc.insecure_channel(self.url, options=_OPTIONS)
+        return _BlockingGrpc(self._sync_channel.unary_unary(INFER_METHOD), self._infer_metadata,
+                             self.request_timeout_s, self.errors)
+
     async def infer_checked(self, payload: Payload) -> service_pb2.ModelInferResponse:
         """One request with the answer parsed (pre-flight); raises ModelError if the server refuses it."""
         for metadata in (None, self._metadata) if self._metadata else (None,):
@@ -169,3 +181,23 @@ class GrpcClient:
             self._infer_metadata = metadata
             return service_pb2.ModelInferResponse.FromString(raw)
         raise token_refused(self.url, self._token is not None)
+
+
+class _BlockingGrpc:
+    """One thread's blocking ModelInfer on the client's synchronous channel (see module doc)."""
+
+    def __init__(self, call: Any, metadata: tuple[tuple[str, str], ...] | None, timeout_s: float | None,
+                 errors: ErrorLog) -> None:
+        self._call, self._metadata, self._timeout, self._errors = call, metadata, timeout_s, errors
+
+    def infer(self, payload: Payload) -> str | None:
+        try:
+            self._call(payload[0], metadata=self._metadata, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            code = exc.code().name if isinstance(exc, grpc.Call) else "UNKNOWN"
+            details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+            return self._errors.note(code, str(details or code))
+        return None
+
+    def close(self) -> None:
+        """Nothing per thread: the channel is the client's and closes with it."""

@@ -3,13 +3,19 @@
 The request body (JSON header + raw tensor bytes) is built once with tritonclient's
 ``generate_request_body``; every send posts the same bytes with the
 ``Inference-Header-Content-Length`` header and asks for binary outputs, so answers stay small.
+The threaded driver's blocking sends (:meth:`HttpClient.blocking`) post the same bytes and headers
+over the standard library's ``http.client``, one keep-alive connection per thread (reopened after a
+failure), with Nagle off as aiohttp has it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from tritonclient import http as triton_http
@@ -162,6 +168,11 @@ class HttpClient:
         except (aiohttp.ClientError, OSError) as exc:
             return self.errors.note("UNAVAILABLE", str(exc) or type(exc).__name__)
 
+    def blocking(self) -> _BlockingHttp:
+        parts = urlsplit(self._infer_url or self._base)
+        return _BlockingHttp(parts.hostname or "127.0.0.1", parts.port or 80, parts.path,
+                             self._infer_headers, self.request_timeout_s, self.errors)
+
     async def infer_checked(self, payload: Payload) -> bytes:
         """One request (pre-flight); raises ModelError with the server's message if refused."""
         try:
@@ -181,3 +192,43 @@ class HttpClient:
             first = text.splitlines()[0] if text else ""
             raise ModelError(f"the server refused a test request (HTTP {status}): {first}")
         return body
+
+
+class _BlockingHttp:
+    """One thread's keep-alive connection posting pre-built bodies (see module doc)."""
+
+    def __init__(self, host: str, port: int, path: str, headers: dict[int, dict[str, str]],
+                 timeout_s: float | None, errors: ErrorLog) -> None:
+        self._host, self._port, self._path, self._headers = host, port, path, headers
+        self._timeout, self._errors = timeout_s, errors
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._conn = conn
+        return self._conn
+
+    def infer(self, payload: Payload) -> str | None:
+        try:
+            conn = self._connection()
+            conn.request("POST", self._path, body=payload[0], headers=self._headers[payload[1]])
+            resp = conn.getresponse()
+            body = resp.read()
+        except TimeoutError as exc:
+            self.close()
+            return self._errors.note(DEADLINE, str(exc) or f"no answer within {self._timeout} s")
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            return self._errors.note("UNAVAILABLE", str(exc) or type(exc).__name__)
+        if resp.status == 200:
+            return None
+        return self._errors.note(f"HTTP_{resp.status}", body[:300].decode(errors="replace"))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

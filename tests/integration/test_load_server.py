@@ -50,13 +50,16 @@ def _check_server_columns(rows: list[dict[str, str]]) -> None:
         assert float(row["Inferences/Second"]) > 0
 
 
+@pytest.mark.parametrize("driver", ["threads", "asyncio"])
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
-def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, tmp_path: Path) -> None:
+def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, driver: str, tmp_path: Path) -> None:
+    """Both closed loops (blocking sends on threads, coroutines) over both transports."""
     out, js = tmp_path / "out.csv", tmp_path / "out.json"
-    res = _load(
-        mlp, "--concurrency-range", "1:4", *FAST, "-f", str(out), "--json", str(js), protocol=protocol
-    )
+    res = _load(mlp, "--concurrency-range", "1:4", *FAST, "-f", str(out), "--json", str(js),
+                "--driver", driver, protocol=protocol)
     assert res.returncode == 0, res.stderr
+    doc = json.loads(js.read_text())
+    assert doc["config"]["driver"] == driver and {lv["client"]["driver"] for lv in doc["levels"]} == {driver}
     rows = list(csv.DictReader(out.open()))
     levels = _levels(js)
     assert [lv["concurrency"] for lv in levels] == [1, 2, 3, 4]

@@ -1,0 +1,100 @@
+"""The threaded closed loop: N OS threads, each sending its next request as soon as the previous one
+answers, through the client's blocking sender (`Client.blocking`), and which driver a level gets.
+
+Why threads: at low concurrency the asyncio path pays the event loop on every request (wake-up,
+callback, task step, future) on top of grpc.aio's own call object; a blocking grpcio call waits on
+its completion queue with the GIL released and returns straight into the thread that records it.
+perf_analyzer's sync mode is the same design: one thread per in-flight request, each blocking on its
+call (perf_analyzer `concurrency_worker.cc`, `ConcurrencyWorker::Infer` with sync contexts). With
+many requests in flight the threads contend for the GIL and the single event loop wins again, so
+``--driver auto`` takes threads only up to :data:`AUTO_MAX_THREADS` in flight per process (measured
+with `benchmarks/vs_perf_analyzer.py --driver`; the README table names the numbers).
+
+The measurement rule is unchanged: latency is the blocking call's span on one monotonic clock, a
+request belongs to the window in which it completes, and records go into the level's
+:class:`loadgen.drivers.Recorder` under its lock. Stopping sets a flag that every thread reads
+between requests; a thread still inside a request finishes it (bounded by ``--request-timeout``)
+into a recorder that is no longer read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+from loadgen.clients.base import BlockingInfer, Client, Payload
+from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, Recorder
+
+Driver = Literal["auto", "threads", "asyncio"]
+DRIVERS: tuple[Driver, ...] = ("auto", "threads", "asyncio")
+#: ``--driver auto`` uses threads for a closed loop with at most this many requests in flight.
+AUTO_MAX_THREADS = 4
+
+
+def uses_threads(driver: str, mode: str, concurrency: int) -> bool:
+    """True when a level's closed loop runs on threads (`--driver threads`, or auto at low concurrency)."""
+    if mode != "concurrency":
+        return False
+    return driver == "threads" or (driver == "auto" and concurrency <= AUTO_MAX_THREADS)
+
+
+def driver_name(driver: str, mode: str, concurrency: int) -> str:
+    """What a level's JSON records as its ``client.driver``."""
+    return "threads" if uses_threads(driver, mode, concurrency) else "asyncio"
+
+
+class ThreadedClosedLoop:
+    """`ClosedLoop`'s contract (start, stop, recorder) on threads; see the module doc."""
+
+    def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
+                 offset: int = 0, stride: int = 1) -> None:
+        self.client = client
+        self.payloads = list(payloads)
+        self.recorder = recorder
+        self.concurrency = concurrency
+        self.offset = offset
+        self.stride = stride
+        self._stop = False
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._stop = False
+        self._threads = [threading.Thread(target=self._worker, name=f"saturate-load-{i}", daemon=True,
+                                          args=(self.client.blocking(), self.offset + i * self.stride))
+                         for i in range(self.concurrency)]
+        for thread in self._threads:
+            thread.start()
+        self.recorder.probe.start()
+
+    async def stop(self, drain_s: float = 5.0) -> None:
+        """Stop sending; wait up to `drain_s` for the threads' requests in flight to end."""
+        self._stop = True
+        self.recorder.probe.stop()
+        deadline = time.monotonic() + drain_s
+        while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+
+    def _worker(self, sender: BlockingInfer, index: int) -> None:
+        payloads, n = self.payloads, len(self.payloads)
+        infer, rec, lock, clock = sender.infer, self.recorder, self.recorder.lock, time.perf_counter_ns
+        i = index
+        try:
+            while not self._stop:
+                with lock:
+                    rec.sent += 1
+                t0 = clock()
+                code = infer(payloads[i % n])
+                t1 = clock()
+                with lock:
+                    if code is None:
+                        rec.ok(t1, t1 - t0)
+                    else:
+                        rec.fail(t1, code)
+                if code is not None and code in BACKOFF_CODES:
+                    time.sleep(FAILURE_BACKOFF_S)
+                i += 1
+        finally:
+            sender.close()
