@@ -11,7 +11,9 @@ completion ready at that instant waits. The level then reports
 
 an estimate (upper-bounded by the latency itself) of how much of each reported latency is the
 client's, not the server's or the network's; both parts are kept beside it in the run JSON.
-The probe costs one callback every 5 ms (well under 0.1% of a core).
+The probe costs one callback every 5 ms (well under 0.1% of a core). Under the threaded driver
+(loadgen/threaded.py) the loop only hosts the probe and the window clock, so the wait it measures is
+how long a thread ready to run waits for the GIL: the same quantity, the client's share of a latency.
 """
 
 from __future__ import annotations
