@@ -129,8 +129,8 @@ class Recorder:
         return part
 
 
-class ClosedLoop:
-    """N coroutines, each sending its next request as soon as the previous one answers."""
+class LoopState:
+    """What a closed loop's N workers share, on coroutines or threads: client, payloads, recorder."""
 
     def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
                  offset: int = 0, stride: int = 1) -> None:
@@ -141,6 +141,14 @@ class ClosedLoop:
         self.offset = offset
         self.stride = stride  # workers start this far apart in `payloads` (drawn shapes: disjoint runs)
         self._stop = False
+
+
+class ClosedLoop(LoopState):
+    """N coroutines, each sending its next request as soon as the previous one answers."""
+
+    def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
+                 offset: int = 0, stride: int = 1) -> None:
+        super().__init__(client, payloads, recorder, concurrency, offset, stride)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:

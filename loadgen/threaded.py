@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from loadgen.clients.base import BlockingInfer, Client, Payload
-from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, Recorder
+from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, LoopState, Recorder
 
 Driver = Literal["auto", "threads", "asyncio"]
 DRIVERS: tuple[Driver, ...] = ("auto", "threads", "asyncio")
@@ -46,18 +46,12 @@ def driver_name(driver: str, mode: str, concurrency: int) -> str:
     return "threads" if uses_threads(driver, mode, concurrency) else "asyncio"
 
 
-class ThreadedClosedLoop:
+class ThreadedClosedLoop(LoopState):
     """`ClosedLoop`'s contract (start, stop, recorder) on threads; see the module doc."""
 
     def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
                  offset: int = 0, stride: int = 1) -> None:
-        self.client = client
-        self.payloads = list(payloads)
-        self.recorder = recorder
-        self.concurrency = concurrency
-        self.offset = offset
-        self.stride = stride
-        self._stop = False
+        super().__init__(client, payloads, recorder, concurrency, offset, stride)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
