@@ -14,7 +14,7 @@ import bisect
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -129,8 +129,11 @@ class Recorder:
         return part
 
 
-class LoopState:
-    """What a closed loop's N workers share, on coroutines or threads: client, payloads, recorder."""
+W = TypeVar("W")
+
+
+class LoopState(Generic[W]):
+    """What a closed loop's N workers (W: asyncio tasks or threads) share: client, payloads, recorder."""
 
     def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
                  offset: int = 0, stride: int = 1) -> None:
@@ -141,19 +144,15 @@ class LoopState:
         self.offset = offset
         self.stride = stride  # workers start this far apart in `payloads` (drawn shapes: disjoint runs)
         self._stop = False
+        self._workers: list[W] = []
 
 
-class ClosedLoop(LoopState):
+class ClosedLoop(LoopState["asyncio.Task[None]"]):
     """N coroutines, each sending its next request as soon as the previous one answers."""
-
-    def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
-                 offset: int = 0, stride: int = 1) -> None:
-        super().__init__(client, payloads, recorder, concurrency, offset, stride)
-        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._stop = False
-        self._tasks = [asyncio.create_task(self._worker(self.offset + i * self.stride))
+        self._workers = [asyncio.create_task(self._worker(self.offset + i * self.stride))
                        for i in range(self.concurrency)]
         self.recorder.probe.start()
 
@@ -161,7 +160,7 @@ class ClosedLoop(LoopState):
         """Stop sending; wait up to `drain_s` for in-flight requests, then cancel the rest."""
         self._stop = True
         self.recorder.probe.stop()
-        await _finish(self._tasks, drain_s)
+        await _finish(self._workers, drain_s)
 
     async def _worker(self, index: int) -> None:
         payloads, n = self.payloads, len(self.payloads)

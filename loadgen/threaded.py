@@ -22,11 +22,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
 from typing import Literal
 
-from loadgen.clients.base import BlockingInfer, Client, Payload
-from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, LoopState, Recorder
+from loadgen.clients.base import BlockingInfer
+from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, LoopState
 
 Driver = Literal["auto", "threads", "asyncio"]
 DRIVERS: tuple[Driver, ...] = ("auto", "threads", "asyncio")
@@ -46,20 +45,15 @@ def driver_name(driver: str, mode: str, concurrency: int) -> str:
     return "threads" if uses_threads(driver, mode, concurrency) else "asyncio"
 
 
-class ThreadedClosedLoop(LoopState):
+class ThreadedClosedLoop(LoopState[threading.Thread]):
     """`ClosedLoop`'s contract (start, stop, recorder) on threads; see the module doc."""
-
-    def __init__(self, client: Client, payloads: Sequence[Payload], recorder: Recorder, concurrency: int,
-                 offset: int = 0, stride: int = 1) -> None:
-        super().__init__(client, payloads, recorder, concurrency, offset, stride)
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self._stop = False
-        self._threads = [threading.Thread(target=self._worker, name=f"saturate-load-{i}", daemon=True,
+        self._workers = [threading.Thread(target=self._worker, name=f"saturate-load-{i}", daemon=True,
                                           args=(self.client.blocking(), self.offset + i * self.stride))
                          for i in range(self.concurrency)]
-        for thread in self._threads:
+        for thread in self._workers:
             thread.start()
         self.recorder.probe.start()
 
@@ -68,7 +62,7 @@ class ThreadedClosedLoop(LoopState):
         self._stop = True
         self.recorder.probe.stop()
         deadline = time.monotonic() + drain_s
-        while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
+        while any(t.is_alive() for t in self._workers) and time.monotonic() < deadline:
             await asyncio.sleep(0.002)
 
     def _worker(self, sender: BlockingInfer, index: int) -> None:
