@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PACKAGES := saturate servers loadgen monitors scans
 
-.PHONY: demo test lint unit integration bench clean perf-analyzer
+.PHONY: demo test lint unit integration bench clean perf-analyzer native
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,16 +22,23 @@ $(STAMP): pyproject.toml
 perf-analyzer: $(STAMP)
 	@sh tools/install_perf_analyzer.sh $(VENV)
 
+# saturate's native gRPC sender (tools/build_native.sh): loadgen/clients/_cgrpc.c compiled against
+# gRPC's C core (Debian libgrpc-dev, via apt) for the threaded driver; without it grpcio sends, and
+# each level's client.sender says which one did. The demo builds it when it can and goes on if not.
+native: $(STAMP)
+	@sh tools/build_native.sh $(VENV)
+
 demo: $(STAMP)
+	-@sh tools/build_native.sh $(VENV)
 	$(VENV)/bin/saturate demo --out demo-results
 
-test: lint perf-analyzer
+test: lint perf-analyzer native
 	$(PY) -m pytest -q -ra
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -ra tests/unit
 
-integration: $(STAMP) perf-analyzer
+integration: $(STAMP) perf-analyzer native
 	$(PY) -m pytest -q -ra tests/integration
 
 lint: $(STAMP)
@@ -42,4 +49,4 @@ bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache loadgen/clients/_cgrpc*.so

@@ -12,7 +12,8 @@ It prints medians over the repetitions as a markdown table with the ratios satur
 (throughput against perf_analyzer's better mode, latency against its sync mode). Numbers only.
 
     python benchmarks/vs_perf_analyzer.py [--servers null,mlp,particlenet] [--reps 3] [--window-ms 1000]
-        [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...] [--driver auto]
+        [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...]
+        [--driver auto] [--sender auto]
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def children_cpu_s() -> float:
 
 
 def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float], rule: list[str],
-             tool_cpu: str, driver: str = "auto") -> dict[str, float] | None:
+             tool_cpu: str, driver: str = "auto", sender: str = "auto") -> dict[str, float] | None:
     """One run of one tool on one level: its numbers, or None when it failed."""
     kind, value = level
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +113,7 @@ def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float],
             cmd = [pa, *base, "-f", f"{out}.csv", *(["--async"] if tool == "pa_async" else [])]
         else:
             cmd = [sys.executable, "-m", "saturate", "load", *base, "--json", f"{out}.json", "--quiet",
-                   "--driver", driver]
+                   "--driver", driver, "--sender", sender]
         before_n, before_cpu = server_count(url, model), children_cpu_s()
         res = subprocess.run(["taskset", "-c", tool_cpu, *cmd], cwd=REPO, capture_output=True, text=True,
                              timeout=600)
@@ -156,6 +157,8 @@ def main() -> int:
     p.add_argument("--rates", action="append", default=[], metavar="SERVER=R1,R2")
     p.add_argument("--driver", default="auto", choices=("auto", "threads", "asyncio"),
                    help="saturate load --driver (closed loop on threads or on the event loop)")
+    p.add_argument("--sender", default="auto", choices=("auto", "native", "python"),
+                   help="saturate load --sender (the threads' gRPC sender: C core or grpcio)")
     args = p.parse_args()
     pa = shutil.which("perf_analyzer") or str(REPO / ".venv" / "bin" / "perf_analyzer")
     if not Path(pa).exists():
@@ -177,14 +180,15 @@ def main() -> int:
                     tools = ["pa_sync", "pa_async", "saturate"] if lk == "c" else ["pa_sync", "saturate"]
                     k = rep % len(tools)
                     for tool in tools[k:] + tools[:k]:  # rotate who goes first
-                        row = run_tool(tool, pa, url, MODEL[kind], (lk, lv), rule, tool_cpu, args.driver)
+                        row = run_tool(tool, pa, url, MODEL[kind], (lk, lv), rule, tool_cpu, args.driver,
+                                       args.sender)
                         if row is not None:
                             results[(kind, lk, lv, tool)].append(row)
                 print(f"  {kind}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
     print(f"\nperf_analyzer vs saturate load: medians of {args.reps} interleaved repetitions; tool on CPU "
           f"{tool_cpu}, server on CPU {server_cpus}; `{' '.join(rule)}`; gRPC. Ratios: saturate / "
           "perf_analyzer (throughput vs PA's better mode, latency vs PA sync; rates: PA's rate mode); "
-          f"saturate --driver {args.driver}.\n")
+          f"saturate --driver {args.driver} --sender {args.sender}.\n")
     print("| server | level | PA sync infer/s | PA async infer/s | saturate infer/s | ratio | PA p50 µs | "
           "saturate p50 µs | ratio | PA p95 µs | saturate p95 µs | ratio | PA CPU µs/req (leaner mode) | "
           "saturate CPU µs/req | ratio | saturate CPU µs/req in windows |")

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--driver", choices=("auto", "threads", "asyncio"), default="auto",
       help="closed loop on OS threads with blocking sends (as perf_analyzer's sync mode) or on the event "
       "loop; auto: threads up to 4 requests in flight per process (default)")
+    a("--sender", choices=("auto", "native", "python"), default="auto",
+      help="the threaded driver's gRPC sender: native (saturate's C-core extension, `make native`) or "
+      "python (grpcio); auto: native when built (default)")
     a("--json", dest="json_file", default=None, help="write the run JSON here (after every level)")
     a("--latency-file", default=None, metavar="FILE.npz",
       help="raw latencies (ns) of each level's merged windows, for `saturate merge`")
@@ -92,7 +95,7 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig:
         collect_metrics=args.collect_metrics, metrics_url=args.metrics_url,
         metrics_interval_ms=args.metrics_interval, processes=_processes(args.processes),
         processes_auto=args.processes == "auto", event_loop=args.event_loop, json_file=args.json_file,
-        latency_file=args.latency_file, start_at=args.start_at, driver=args.driver,
+        latency_file=args.latency_file, start_at=args.start_at, driver=args.driver, sender=args.sender,
         access_token=args.access_token, request_timeout_s=args.request_timeout, seed=args.seed,
         max_outstanding=args.max_outstanding,
         continue_on_unstable=args.continue_on_unstable, verbose=args.verbose,

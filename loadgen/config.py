@@ -126,6 +126,8 @@ class LoadConfig:
     event_loop: str = "uvloop"
     #: `--driver`: closed loops on threads (blocking sends) or coroutines (loadgen.threaded)
     driver: str = "auto"
+    #: `--sender`: the threaded driver's gRPC sender, native (C core) or grpcio (loadgen.clients.native_grpc)
+    sender: str = "auto"
     json_file: str | None = None
     latency_file: str | None = None
     start_at: float | None = None
@@ -196,6 +198,9 @@ class LoadConfig:
             (self.repeats >= 1, "--repeats must be >= 1"),
             (self.event_loop in ("uvloop", "asyncio"), "--event-loop must be uvloop or asyncio"),
             (self.driver in ("auto", "threads", "asyncio"), "--driver must be auto, threads or asyncio"),
+            # whether the native sender is built is checked where the client is made (loadgen.clients)
+            (self.sender in ("auto", "native", "python"), "--sender must be auto, native or python"),
+            (self.sender != "native" or self.protocol == "grpc", "--sender native is for -i grpc only"),
         ]
         for ok, message in checks:
             if not ok:
@@ -269,8 +274,8 @@ ROLES: dict[str, Role] = {
     **dict.fromkeys(("measurement_interval_ms", "measurement_mode", "measurement_request_count",
                      "stability_percentage", "max_trials", "percentile", "latency_threshold_ms",
                      "warmup_request_count", "async_relaxation", "collect_metrics", "metrics_interval_ms",
-                     "processes", "processes_auto", "event_loop", "driver", "max_outstanding", "repeats",
-                     "continue_on_unstable"), "rule"),
+                     "processes", "processes_auto", "event_loop", "driver", "sender", "max_outstanding",
+                     "repeats", "continue_on_unstable"), "rule"),
     **dict.fromkeys(("csv_file", "verbose_csv", "json_file", "latency_file", "verbose", "quiet", "extra"),
                     "outputs"),
     **dict.fromkeys(("start_at", "slo"), "run"),

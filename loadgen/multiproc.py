@@ -51,7 +51,7 @@ def worker_main(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, co
 
 
 async def _worker(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, counters: Any) -> None:
-    client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s)
+    client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s, cfg.sender)
     await client.open()
     info = await client.model_info(cfg.model, cfg.model_version)
     requests = build_requests(info, dict(cfg.shapes), cfg.batch_size, cfg.input_data, cfg.seed)

@@ -120,6 +120,9 @@ class ClientStats(JsonRecord):
     loop_lag_ns: float | None = ns_as_us(default=None, as_float=True)
     #: which closed/open loop sent the level: "threads" or "asyncio" (loadgen.threaded); None if unknown
     driver: str | None = None
+    #: the threaded driver's sender: "native" (C core) or "python" (loadgen.clients.native_grpc);
+    #: None when the level ran on the event loop or is unknown
+    sender: str | None = None
 
     @property
     def own_latency_ns(self) -> float | None:

@@ -95,7 +95,7 @@ class LoadSession:
 
     async def __aenter__(self) -> LoadSession:
         cfg = self.cfg
-        self._client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s)
+        self._client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s, cfg.sender)
         try:
             await self._client.open()
             self.stats_available, self._payloads = await _prepare(cfg, self._client, self.traffic)
@@ -222,7 +222,9 @@ class LoadSession:
         level = self.traffic.annotate(st.result(interrupted), self.merged_windows)
         hist = level_block([w.latencies_ns for w in self.merged_windows])
         per_process = int(share(value, 0, self.processes, True)) if cfg.mode == "concurrency" else 0
-        client = dataclasses.replace(level.client, driver=driver_name(cfg.driver, cfg.mode, per_process))
+        driver = driver_name(cfg.driver, cfg.mode, per_process)
+        sender = self._client.sender if driver == "threads" and self._client is not None else None
+        client = dataclasses.replace(level.client, driver=driver, sender=sender)
         return dataclasses.replace(level, client=client, extras={**level.extras, "histogram": hist})
 
     async def _wait_window(self, start_ns: int) -> None:

@@ -243,6 +243,7 @@ class CountingClient:
         self._senders: list[_CountingSender] = []
         self.url = inner.url
         self.errors = inner.errors
+        self.sender = inner.sender
 
     @property
     def send_ns(self) -> int:

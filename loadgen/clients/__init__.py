@@ -12,8 +12,10 @@ __all__ = ["Client", "GrpcClient", "HttpClient", "ModelInfo", "Payload", "Reques
 
 
 def make_client(protocol: str, url: str, access_token: str | None,
-                request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> GrpcClient | HttpClient:
-    """The client for `-i grpc|http`; every request has `request_timeout_s` (0 = none)."""
+                request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+                sender: str = "auto") -> GrpcClient | HttpClient:
+    """The client for `-i grpc|http`; every request has `request_timeout_s` (0 = none); `sender` is
+    `--sender` (loadgen.clients.native_grpc; gRPC only)."""
     if protocol == "http":
         return HttpClient(url, access_token, request_timeout_s)
-    return GrpcClient(url, access_token, request_timeout_s)
+    return GrpcClient(url, access_token, request_timeout_s, sender)

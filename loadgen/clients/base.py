@@ -77,6 +77,8 @@ class Client(Protocol):
     errors: ErrorLog
     send_ns: int
     recv_ns: int
+    #: what `blocking` sends through: "native" (gRPC's C core) or "python" (loadgen.clients.native_grpc)
+    sender: str
 
     async def open(self) -> None: ...
 

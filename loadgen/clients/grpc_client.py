@@ -4,7 +4,8 @@ The hot path calls `channel.unary_unary(".../ModelInfer")` with no serializers, 
 pre-built bytes as they are and hands back the raw response bytes; nothing is parsed unless a
 check is asked for. The threaded driver's blocking sends (:meth:`GrpcClient.blocking`) do the same on
 a synchronous channel opened beside the aio one, shared by its threads (grpcio's sync channels are
-thread-safe). Control-plane calls (metadata, config, statistics) go through tritonclient's
+thread-safe), or on the native sender's C-core channel (loadgen.clients.native_grpc) when it is
+built and chosen. Control-plane calls (metadata, config, statistics) go through tritonclient's
 aio client, with the access token as metadata on every call.
 """
 
@@ -29,6 +30,7 @@ from loadgen.clients.base import (
     unknown_model,
     unreachable,
 )
+from loadgen.clients.native_grpc import NativeBlockingGrpc, NativeChannel, resolve
 from loadgen.timeouts import CONTROL_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S, no_answer, request_deadline
 from saturate.errors import ModelError, ServerError
 from saturate.tokens import GRPC_TOKEN_HEADER
@@ -50,8 +52,10 @@ class GrpcClient:
     """KServe v2 over gRPC (see module doc); one channel shared by every in-flight request."""
 
     def __init__(self, url: str, access_token: str | None = None,
-                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S) -> None:
+                 request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S, sender: str = "auto") -> None:
         self.url = url.split("://")[-1]
+        #: the threaded driver's sender, "native" or "python" (loadgen.clients.native_grpc)
+        self.sender = resolve(sender, "grpc")
         self.request_timeout_s = request_deadline(request_timeout_s)
         self.errors = ErrorLog()
         self.send_ns = 0
@@ -66,6 +70,7 @@ class GrpcClient:
         self._infer_metadata: tuple[tuple[str, str], ...] | None = None
         self._channel: grpc.aio.Channel | None = None
         self._sync_channel: grpc.Channel | None = None
+        self._native: NativeChannel | None = None
         self._control: triton_aio.InferenceServerClient | None = None
         self._infer: Any = None
 
@@ -89,6 +94,7 @@ class GrpcClient:
         if self._sync_channel is not None:
             self._sync_channel.close()
             self._sync_channel = None
+        self._native = None  # destroyed with the last thread's caller
 
     @property
     def control(self) -> triton_aio.InferenceServerClient:
@@ -158,7 +164,11 @@ class GrpcClient:
             return self.errors.note(code, str(exc.details() or code))
         return None
 
-    def blocking(self) -> _BlockingGrpc:
+    def blocking(self) -> _BlockingGrpc | NativeBlockingGrpc:
+        if self.sender == "native":
+            if self._native is None:
+                self._native = NativeChannel(self.url, INFER_METHOD)
+            return self._native.blocking(self._infer_metadata, self.request_timeout_s, self.errors)
         if self._sync_channel is None:
             self._sync_channel = grpc.insecure_channel(self.url, options=_OPTIONS)
         return _BlockingGrpc(self._sync_channel.unary_unary(INFER_METHOD), self._infer_metadata,

@@ -56,6 +56,7 @@ class HttpClient:
         self.url = url.split("://")[-1]
         self.request_timeout_s = request_deadline(request_timeout_s)
         self._request_timeout = aiohttp.ClientTimeout(total=self.request_timeout_s)
+        self.sender = "python"  # http.client keep-alive (no native HTTP sender)
         self.errors = ErrorLog()
         self.send_ns = 0
         self.recv_ns = 0

@@ -60,6 +60,9 @@ def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, driver: str, tmp_
     assert res.returncode == 0, res.stderr
     doc = json.loads(js.read_text())
     assert doc["config"]["driver"] == driver and {lv["client"]["driver"] for lv in doc["levels"]} == {driver}
+    # threaded gRPC levels go through the native sender (make test builds it), the rest through Python
+    sender = None if driver == "asyncio" else ("native" if protocol == "grpc" else "python")
+    assert {lv["client"]["sender"] for lv in doc["levels"]} == {sender}
     rows = list(csv.DictReader(out.open()))
     levels = _levels(js)
     assert [lv["concurrency"] for lv in levels] == [1, 2, 3, 4]
@@ -74,6 +77,21 @@ def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, driver: str, tmp_
         assert server["executions"] > 0 and server["avg_batch"] >= 1
         assert lv["requests"]["failed"] == 0  # type: ignore[index]
         assert 0 < lv["client"]["cpu_us_per_request"] < 20_000  # type: ignore[index]
+
+
+@pytest.mark.parametrize("sender", ["native", "python"])
+def test_both_grpc_senders_count_what_the_server_counts(mlp: ServerProcess, sender: str,
+                                                        tmp_path: Path) -> None:
+    """`--sender native|python` on threads: the server executed what the client recorded (up to the
+    requests in flight at the windows' two edges)."""
+    js = tmp_path / "out.json"
+    res = _load(mlp, "--concurrency-range", "2", *FAST, "--json", str(js), "--driver", "threads",
+                "--sender", sender)
+    assert res.returncode == 0, res.stderr
+    (lv,) = _levels(js)
+    assert lv["client"]["sender"] == sender and lv["requests"]["failed"] == 0  # type: ignore[index]
+    completed, executed = lv["requests"]["completed"], lv["server"]["success_count"]  # type: ignore[index]
+    assert completed > 0 and abs(executed - completed) <= 2 * 2
 
 
 @pytest.mark.parametrize("distribution", ["constant", "poisson"])

@@ -29,6 +29,7 @@ CASES: list[tuple[str, tuple[str, ...], str]] = [
     ("load-seed", ("load", "-m", "mlp", "--seed", "-1"), "--seed"),
     ("load-start-at", ("load", "-m", "mlp", "--start-at", "99999999999"), "--start-at"),
     ("load-request-timeout", ("load", "-m", "mlp", "--request-timeout", "-1"), "--request-timeout"),
+    ("load-sender-http", ("load", "-m", "mlp", "-i", "http", "--sender", "native"), "-i grpc only"),
     ("load-two-tokens", ("load", "-m", "mlp", "--access-token", "a", "--access-token-file", "{file}"),
      "not both"),
     ("load-token-file", ("load", "-m", "mlp", "--access-token-file", "{tmp}/nope"), "--access-token-file"),

@@ -1,0 +1,85 @@
+"""Which sender a threaded gRPC level uses, and the native one behind `BlockingInfer`.
+
+Two senders make the threaded driver's blocking ModelInfer calls (loadgen.threaded): grpcio's sync
+channel (``python``, always there) and saturate's own extension on gRPC's C core (``native``,
+loadgen/clients/_cgrpc.c, built by tools/build_native.sh), which skips grpcio's Python call path and
+so costs the client a fraction of the CPU per request. ``--sender auto`` takes the native one when it
+is built; each level's ``client.sender`` records which one ran. Both send the same pre-serialized
+bytes with the same metadata and deadline and return a status code the same way; the answer is not
+parsed by either. The asyncio driver always uses grpc.aio (the extension only blocks).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from loadgen.clients.base import ErrorLog, Payload
+from saturate.errors import ConfigError
+
+Sender = str
+SENDERS: tuple[Sender, ...] = ("auto", "native", "python")
+NATIVE_MISSING = "the native gRPC sender is not built: run `make native` (tools/build_native.sh)"
+
+try:
+    from loadgen.clients import _cgrpc
+except ImportError as exc:  # not built here: the python sender runs, and levels say so
+    _cgrpc = None  # type: ignore[assignment]
+    _MISSING_WHY = str(exc)
+else:
+    _MISSING_WHY = ""
+
+_CODE_NAMES: dict[int, str] = {code.value[0]: code.name for code in grpc.StatusCode}
+
+
+def native_missing() -> str | None:
+    """None when the native sender is importable, else why not (for messages and tests)."""
+    return None if _cgrpc is not None else f"{NATIVE_MISSING} ({_MISSING_WHY})"
+
+
+def native_version() -> str | None:
+    """The gRPC core version the native sender was built against, or None."""
+    return _cgrpc.GRPC_VERSION if _cgrpc is not None else None
+
+
+def resolve(sender: Sender, protocol: str) -> str:
+    """The sender a threaded level of `protocol` gets for `--sender`: "native" or "python".
+
+    Raises ConfigError for `--sender native` when the extension is not built (before any request)."""
+    if sender == "native" and _cgrpc is None:
+        raise ConfigError(NATIVE_MISSING)
+    if protocol == "grpc" and sender in ("auto", "native") and _cgrpc is not None:
+        return "native"
+    return "python"
+
+
+class NativeChannel:
+    """One channel on the C core, shared by the threads' callers (each holds it alive)."""
+
+    def __init__(self, target: str, method: str) -> None:
+        assert _cgrpc is not None, NATIVE_MISSING
+        self._channel = _cgrpc.Channel(target, method)
+
+    def blocking(self, metadata: tuple[tuple[str, str], ...] | None, timeout_s: float | None,
+                 errors: ErrorLog) -> NativeBlockingGrpc:
+        assert _cgrpc is not None, NATIVE_MISSING
+        return NativeBlockingGrpc(_cgrpc.Caller(self._channel, metadata), timeout_s, errors)
+
+
+class NativeBlockingGrpc:
+    """One thread's blocking ModelInfer through the extension (the `BlockingInfer` contract)."""
+
+    def __init__(self, caller: _cgrpc.Caller, timeout_s: float | None, errors: ErrorLog) -> None:
+        self._call = caller.infer
+        self._timeout = timeout_s or 0.0
+        self._errors = errors
+
+    def infer(self, payload: Payload) -> str | None:
+        failed = self._call(payload[0], self._timeout)
+        if failed is None:
+            return None
+        code = _CODE_NAMES.get(failed[0], "UNKNOWN")
+        return self._errors.note(code, failed[1] or code)
+
+    def close(self) -> None:
+        """Drop this thread's caller; the channel goes with the last one."""
+        del self._call

@@ -1,0 +1,128 @@
+"""The native gRPC sender (loadgen/clients/_cgrpc.c through loadgen.clients.native_grpc) against a real
+in-process gRPC server (grpcio's, with a generic handler): what it sends, its status codes and
+details, its deadline, an unreachable server, metadata, and many threads on one channel.
+
+`make test` builds the extension first (tools/build_native.sh); the module is skipped, saying so,
+only where it could not be built. The same sender drives the threaded levels of every integration
+test against PyTriton (tests/integration/test_load_server.py checks `client.sender`)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import pytest
+
+from loadgen.clients import native_grpc
+from loadgen.clients.base import ErrorLog
+from loadgen.clients.grpc_client import INFER_METHOD
+from saturate.errors import ConfigError
+
+if native_grpc.native_missing() is not None:
+    pytest.skip(f"{native_grpc.native_missing()}", allow_module_level=True)
+
+
+class _Handler:
+    """ModelInfer by payload: b"ok" answers, b"refuse" aborts INVALID_ARGUMENT, b"hang" sleeps."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[bytes, dict[str, str]]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        with self.lock:
+            self.seen.append((request, {m.key: m.value for m in context.invocation_metadata()}))
+        if request == b"refuse":
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unexpected shape [1,3] for input 'x'")
+        if request == b"hang":
+            time.sleep(1.0)
+        return b"answer:" + request
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, _Handler]]:
+    handler = _Handler()
+    service, method = INFER_METHOD.strip("/").split("/")
+    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        service, {method: grpc.unary_unary_rpc_method_handler(handler)}),))
+    port = srv.add_insecure_port("127.0.0.1:0")
+    srv.start()
+    yield f"127.0.0.1:{port}", handler
+    srv.stop(0)
+
+
+def _sender(target: str, metadata: tuple[tuple[str, str], ...] | None = None,
+            timeout_s: float | None = 5.0) -> tuple[native_grpc.NativeBlockingGrpc, ErrorLog]:
+    errors = ErrorLog()
+    return native_grpc.NativeChannel(target, INFER_METHOD).blocking(metadata, timeout_s, errors), errors
+
+
+def test_sends_the_bytes_and_the_metadata(server: tuple[str, _Handler]) -> None:
+    target, handler = server
+    sender, _ = _sender(target, (("triton-grpc-protocol-triton-access-token", "t0ken"),))
+    assert sender.infer((b"ok", 0)) is None
+    request, metadata = handler.seen[-1]
+    assert request == b"ok" and metadata["triton-grpc-protocol-triton-access-token"] == "t0ken"
+    sender.close()
+
+
+def test_a_refusal_is_its_status_code_with_the_details(server: tuple[str, _Handler]) -> None:
+    sender, errors = _sender(server[0])
+    assert sender.infer((b"refuse", 0)) == "INVALID_ARGUMENT"
+    assert errors.first_message["INVALID_ARGUMENT"] == "unexpected shape [1,3] for input 'x'"
+    assert sender.infer((b"ok", 0)) is None  # the channel is still good after a refusal
+
+
+def test_the_deadline_ends_a_call_the_server_does_not_answer(server: tuple[str, _Handler]) -> None:
+    sender, _ = _sender(server[0], timeout_s=0.2)
+    t0 = time.monotonic()
+    assert sender.infer((b"hang", 0)) == "DEADLINE_EXCEEDED"
+    assert 0.15 < time.monotonic() - t0 < 0.9
+
+
+def test_an_unreachable_server_is_unavailable() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sender, errors = _sender(f"127.0.0.1:{port}", timeout_s=5.0)
+    assert sender.infer((b"ok", 0)) == "UNAVAILABLE" and errors.first_message["UNAVAILABLE"]
+
+
+def test_threads_share_one_channel_each_with_its_own_caller(server: tuple[str, _Handler]) -> None:
+    target, handler = server
+    channel, errors = native_grpc.NativeChannel(target, INFER_METHOD), ErrorLog()
+    results: list[str | None] = []
+    lock = threading.Lock()
+
+    def worker(i: int) -> None:
+        sender = channel.blocking(None, 5.0, errors)
+        for j in range(50):
+            code = sender.infer((f"ok-{i}-{j}".encode(), 0))
+            with lock:
+                results.append(code)
+        sender.close()
+
+    before = len(handler.seen)
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [None] * 200 and len(handler.seen) - before == 200
+    sent = {f"ok-{i}-{j}".encode() for i in range(4) for j in range(50)}
+    assert {r for r, _ in handler.seen[before:]} == sent
+
+
+def test_which_sender_a_client_gets(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert native_grpc.resolve("auto", "grpc") == "native"
+    assert native_grpc.resolve("python", "grpc") == "python"
+    assert native_grpc.resolve("auto", "http") == "python"
+    monkeypatch.setattr(native_grpc, "_cgrpc", None)  # as on a machine where it was not built
+    assert native_grpc.resolve("auto", "grpc") == "python"
+    with pytest.raises(ConfigError, match="make native"):
+        native_grpc.resolve("native", "grpc")
