@@ -48,9 +48,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
       help="worker processes sharing the load (default 1); auto: add one while the client limits")
     a("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
       help="event loop of the load generator (default uvloop)")
-    a("--driver", choices=("auto", "threads", "asyncio"), default="auto",
-      help="closed loop on OS threads with blocking sends (as perf_analyzer's sync mode) or on the event "
-      "loop; auto: threads up to 4 requests in flight per process (default)")
+    a("--driver", choices=("auto", "native", "threads", "asyncio"), default="auto",
+      help="closed loop: native (N gRPC calls in flight in C on gRPC's core, as perf_analyzer's async "
+      "mode), threads (blocking sends, as its sync mode) or the event loop; auto (default): native where "
+      "it can run (gRPC, the native sender built, no --shape-dist), else threads up to 4 in flight")
     a("--sender", choices=("auto", "native", "python"), default="auto",
       help="the threaded driver's gRPC sender: native (saturate's C-core extension, `make native`) or "
       "python (grpcio); auto: native when built (default)")

@@ -128,6 +128,11 @@ class LoadConfig:
     driver: str = "auto"
     #: `--sender`: the threaded driver's gRPC sender, native (C core) or grpcio (loadgen.clients.native_grpc)
     sender: str = "auto"
+
+    @property
+    def client_sender(self) -> str:
+        """The `--sender` the client is made with: `--driver native` needs the native one."""
+        return "native" if self.driver == "native" else self.sender
     json_file: str | None = None
     latency_file: str | None = None
     start_at: float | None = None
@@ -197,7 +202,13 @@ class LoadConfig:
              f"--start-at must be a UNIX time within {MAX_START_WAIT_S // 3600} h from now (date +%s)"),
             (self.repeats >= 1, "--repeats must be >= 1"),
             (self.event_loop in ("uvloop", "asyncio"), "--event-loop must be uvloop or asyncio"),
-            (self.driver in ("auto", "threads", "asyncio"), "--driver must be auto, threads or asyncio"),
+            (self.driver in ("auto", "native", "threads", "asyncio"),
+             "--driver must be auto, native, threads or asyncio"),
+            (self.driver != "native" or (self.protocol == "grpc" and self.sender != "python"),
+             "--driver native runs gRPC's C core: it needs -i grpc and not --sender python"),
+            (self.driver != "native" or self.shape_dist is None,
+             "--driver native does not count drawn shapes: use --driver threads or asyncio with "
+             "--shape-dist"),
             # whether the native sender is built is checked where the client is made (loadgen.clients)
             (self.sender in ("auto", "native", "python"), "--sender must be auto, native or python"),
             (self.sender != "native" or self.protocol == "grpc", "--sender native is for -i grpc only"),

@@ -21,12 +21,11 @@ from typing import Any
 from loadgen import eventloop
 from loadgen.clients import make_client
 from loadgen.config import LoadConfig
-from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
+from loadgen.drivers import OpenLoop, Recorder
 from loadgen.inputs import build_requests
 from loadgen.result import WindowStats
 from loadgen.signals import die_with_parent
-from loadgen.sources import DRAIN_S, make_driver
-from loadgen.threaded import ThreadedClosedLoop
+from loadgen.sources import DRAIN_S, AnyDriver, make_driver
 from loadgen.windows import combine_processes
 from saturate import errors as errs
 
@@ -51,14 +50,14 @@ def worker_main(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, co
 
 
 async def _worker(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, counters: Any) -> None:
-    client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s, cfg.sender)
+    client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s, cfg.client_sender)
     await client.open()
     info = await client.model_info(cfg.model, cfg.model_version)
     requests = build_requests(info, dict(cfg.shapes), cfg.batch_size, cfg.input_data, cfg.seed)
     payloads = [client.prepare(cfg.model, cfg.model_version, r) for r in requests]
     loop = asyncio.get_running_loop()
     recorder = Recorder(client, cfg.mode == "request_rate")
-    driver: ClosedLoop | ThreadedClosedLoop | OpenLoop | None = None
+    driver: AnyDriver | None = None
 
     async def publish() -> None:
         while True:

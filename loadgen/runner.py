@@ -33,7 +33,7 @@ from loadgen.run_outputs import RunWriter
 from loadgen.serverstats import model_delta
 from loadgen.signals import stop_on_signals
 from loadgen.sources import InProcessSource, LoadSource, share
-from loadgen.threaded import driver_name
+from loadgen.threaded import level_driver
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
@@ -95,7 +95,8 @@ class LoadSession:
 
     async def __aenter__(self) -> LoadSession:
         cfg = self.cfg
-        self._client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s, cfg.sender)
+        self._client = make_client(cfg.protocol, cfg.url, cfg.access_token, cfg.request_timeout_s,
+                                   cfg.client_sender)
         try:
             await self._client.open()
             self.stats_available, self._payloads = await _prepare(cfg, self._client, self.traffic)
@@ -222,8 +223,9 @@ class LoadSession:
         level = self.traffic.annotate(st.result(interrupted), self.merged_windows)
         hist = level_block([w.latencies_ns for w in self.merged_windows])
         per_process = int(share(value, 0, self.processes, True)) if cfg.mode == "concurrency" else 0
-        driver = driver_name(cfg.driver, cfg.mode, per_process)
-        sender = self._client.sender if driver == "threads" and self._client is not None else None
+        assert self._client is not None
+        driver = level_driver(cfg, self._client, per_process)
+        sender = self._client.sender if driver in ("threads", "native") else None
         client = dataclasses.replace(level.client, driver=driver, sender=sender)
         return dataclasses.replace(level, client=client, extras={**level.extras, "histogram": hist})
 

@@ -11,8 +11,9 @@ from typing import Protocol
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
+from loadgen.native_loop import NativeClosedLoop
 from loadgen.result import WindowStats
-from loadgen.threaded import ThreadedClosedLoop, uses_threads
+from loadgen.threaded import ThreadedClosedLoop, level_driver
 
 DRAIN_S = 5.0
 
@@ -49,14 +50,20 @@ def share(value: float, index: int, count: int, integer: bool) -> float:
     return float(base + (1 if index < extra else 0))
 
 
+#: Any of the loops a level can run on (each has start, stop and its recorder).
+AnyDriver = ClosedLoop | ThreadedClosedLoop | NativeClosedLoop | OpenLoop
+
+
 def make_driver(cfg: LoadConfig, client: Client, payloads: Sequence[Payload], recorder: Recorder,
-                value: float, index: int = 0, count: int = 1) -> ClosedLoop | ThreadedClosedLoop | OpenLoop:
+                value: float, index: int = 0, count: int = 1) -> AnyDriver:
     """The driver for one process: its share of the concurrency, or of the rate with its own phase/seed."""
     if cfg.mode == "concurrency":
         concurrency = int(share(value, index, count, True))
         # drawn shapes: workers walk disjoint runs of the draw sequence, so each draw is sent once
         stride = max(1, len(payloads) // max(1, concurrency)) if cfg.shape_dist is not None else 1
-        loop = ThreadedClosedLoop if uses_threads(cfg.driver, cfg.mode, concurrency) else ClosedLoop
+        loops: dict[str, type[ClosedLoop | ThreadedClosedLoop | NativeClosedLoop]] = {
+            "native": NativeClosedLoop, "threads": ThreadedClosedLoop, "asyncio": ClosedLoop}
+        loop = loops[level_driver(cfg, client, concurrency)]
         return loop(client, payloads, recorder, concurrency, offset=index * 7919, stride=stride)
     if cfg.schedule is not None:
         sched = cfg.schedule
@@ -77,7 +84,7 @@ class InProcessSource:
         self.client = client
         self.payloads = list(payloads)
         self.recorder = Recorder(client, cfg.mode == "request_rate")
-        self.driver: ClosedLoop | ThreadedClosedLoop | OpenLoop | None = None
+        self.driver: AnyDriver | None = None
 
     async def start_level(self, value: float) -> None:
         self.recorder = Recorder(self.client, self.cfg.mode == "request_rate")

@@ -8,7 +8,9 @@ perf_analyzer's sync mode is the same design: one thread per in-flight request, 
 call (perf_analyzer `concurrency_worker.cc`, `ConcurrencyWorker::Infer` with sync contexts). With
 many requests in flight the threads contend for the GIL and the single event loop wins again, so
 ``--driver auto`` takes threads only up to :data:`AUTO_MAX_THREADS` in flight per process (measured
-with `benchmarks/vs_perf_analyzer.py --driver`; the README table names the numbers).
+with `benchmarks/vs_perf_analyzer.py --driver`; the README table names the numbers). Where the
+native C loop can run (loadgen.native_loop: gRPC, the native sender built, no drawn shapes to
+count) auto takes it at every concurrency: it costs less client CPU per request than either.
 
 The measurement rule is unchanged: latency is the blocking call's span on one monotonic clock, a
 request belongs to the window in which it completes, and records go into the level's
@@ -24,25 +26,34 @@ import threading
 import time
 from typing import Literal
 
-from loadgen.clients.base import BlockingInfer
+from loadgen.clients.base import BlockingInfer, Client
+from loadgen.config import LoadConfig
 from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, LoopState
 
-Driver = Literal["auto", "threads", "asyncio"]
-DRIVERS: tuple[Driver, ...] = ("auto", "threads", "asyncio")
-#: ``--driver auto`` uses threads for a closed loop with at most this many requests in flight.
+Driver = Literal["auto", "native", "threads", "asyncio"]
+DRIVERS: tuple[Driver, ...] = ("auto", "native", "threads", "asyncio")
+#: ``--driver auto`` uses threads for a closed loop with at most this many requests in flight
+#: (when the native loop cannot run).
 AUTO_MAX_THREADS = 4
 
 
-def uses_threads(driver: str, mode: str, concurrency: int) -> bool:
-    """True when a level's closed loop runs on threads (`--driver threads`, or auto at low concurrency)."""
+def driver_name(driver: str, mode: str, concurrency: int, native: bool = False) -> str:
+    """Which loop a level runs, as its JSON records it in ``client.driver``: "native" (the C closed
+    loop, loadgen.native_loop), "threads" or "asyncio". `native`: the native loop can run (the
+    native gRPC sender is built and chosen, and no drawn shapes need counting)."""
     if mode != "concurrency":
-        return False
-    return driver == "threads" or (driver == "auto" and concurrency <= AUTO_MAX_THREADS)
+        return "asyncio"  # open loops stay on the event loop
+    if driver == "native" or (driver == "auto" and native):
+        return "native"
+    if driver == "threads" or (driver == "auto" and concurrency <= AUTO_MAX_THREADS):
+        return "threads"
+    return "asyncio"
 
 
-def driver_name(driver: str, mode: str, concurrency: int) -> str:
-    """What a level's JSON records as its ``client.driver``."""
-    return "threads" if uses_threads(driver, mode, concurrency) else "asyncio"
+def level_driver(cfg: LoadConfig, client: Client, concurrency: int) -> str:
+    """`driver_name` for one process's share of a level of `cfg`, sent through `client`."""
+    native = client.sender == "native" and cfg.shape_dist is None
+    return driver_name(cfg.driver, cfg.mode, concurrency, native)
 
 
 class ThreadedClosedLoop(LoopState[threading.Thread]):

@@ -13,9 +13,15 @@
  * completion queue of the calling thread, plucked until done. Nothing is parsed: the answer's bytes
  * are dropped, the status and its details are returned.
  *
- *   Channel(target)                        one HTTP/2 channel (no retries, no message size limit)
+ *   Channel(target, method)                one HTTP/2 channel (no retries, no message size limit)
  *   Caller(channel, metadata)              one thread's completion queue and request metadata
  *   Caller.infer(payload, timeout_s)       None when OK, else (status code, details); timeout 0 = none
+ *   Loop(channel, payloads, concurrency, timeout_s, backoff_s, metadata, offset, stride)
+ *                                          a closed loop: N calls in flight on one completion queue,
+ *                                          each sent again when it completes (perf_analyzer's async
+ *                                          mode, perf_analyzer concurrency_worker.cc); Loop.poll
+ *                                          hands the completions (end, latency on CLOCK_MONOTONIC,
+ *                                          code, details) to loadgen/native_loop.py; Loop.stop
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,6 +31,7 @@
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     PyObject_HEAD
@@ -75,15 +82,127 @@ static PyTypeObject ChannelType = {
     .tp_init = (initproc)Channel_init, .tp_dealloc = (destructor)Channel_dealloc,
     .tp_doc = "One gRPC channel on the C core."};
 
-static void Caller_free_metadata(Caller *self) {
-    for (size_t i = 0; i < self->n_metadata; i++) {
-        grpc_slice_unref(self->metadata[i].key);
-        grpc_slice_unref(self->metadata[i].value);
+/* ---- what both senders share: metadata, deadlines, one call's state and its six ops ---- */
+
+static void metadata_free(grpc_metadata **md, size_t *n) {
+    for (size_t i = 0; i < *n; i++) {
+        grpc_slice_unref((*md)[i].key);
+        grpc_slice_unref((*md)[i].value);
     }
-    PyMem_Free(self->metadata);
-    self->metadata = NULL;
-    self->n_metadata = 0;
+    PyMem_Free(*md);
+    *md = NULL;
+    *n = 0;
 }
+
+/* None or a sequence of (key, value) str pairs -> grpc_metadata[]; -1 with an exception on bad input */
+static int metadata_parse(PyObject *obj, grpc_metadata **md, size_t *n) {
+    *md = NULL;
+    *n = 0;
+    if (obj == Py_None) return 0;
+    PyObject *seq = PySequence_Fast(obj, "metadata must be a sequence of (key, value) pairs");
+    if (seq == NULL) return -1;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    *md = PyMem_Calloc(count > 0 ? (size_t)count : 1, sizeof(grpc_metadata));
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const char *key, *value;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ss", &key, &value)) {
+            Py_DECREF(seq);
+            metadata_free(md, n);
+            return -1;
+        }
+        (*md)[i].key = grpc_slice_from_copied_string(key);
+        (*md)[i].value = grpc_slice_from_copied_string(value);
+        *n = (size_t)i + 1;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+static int64_t now_ns(void) { /* CLOCK_MONOTONIC: the clock of Python's time.perf_counter_ns on Linux */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static gpr_timespec after_ns(int64_t ns) {
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(ns > 0 ? ns : 0, GPR_TIMESPAN));
+}
+
+typedef struct {
+    grpc_call *call;
+    grpc_byte_buffer *sent, *received;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code status;
+    grpc_slice details;
+    int64_t t0;        /* Loop: when this slot's call started */
+    int64_t resume_at; /* Loop: > 0 while the slot backs off after a connection-level failure */
+    Py_ssize_t next;   /* Loop: index of the slot's next payload */
+    int busy;          /* Loop: a call is in flight */
+} Rpc;
+
+/* Start one unary call with `body` (referenced, not copied); tag = `tag`. GIL not needed. */
+static grpc_call_error rpc_start(Rpc *r, Channel *ch, grpc_completion_queue *cq, grpc_slice body,
+                                 grpc_metadata *md, size_t n_md, double timeout_s, void *tag) {
+    r->sent = grpc_raw_byte_buffer_create(&body, 1);
+    r->received = NULL;
+    r->status = GRPC_STATUS_UNKNOWN;
+    r->details = grpc_empty_slice();
+    gpr_timespec deadline = timeout_s > 0 ? after_ns((int64_t)(timeout_s * 1e9)) : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    r->call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, ch->method, NULL, deadline, NULL);
+    grpc_metadata_array_init(&r->initial);
+    grpc_metadata_array_init(&r->trailing);
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = n_md;
+    ops[0].data.send_initial_metadata.metadata = md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = r->sent;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &r->initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &r->received;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &r->trailing;
+    ops[5].data.recv_status_on_client.status = &r->status;
+    ops[5].data.recv_status_on_client.status_details = &r->details;
+    return grpc_call_start_batch(r->call, ops, 6, tag, NULL);
+}
+
+/* Release a finished (or never started) call; the status details stay for the caller to unref. */
+static void rpc_finish(Rpc *r) {
+    if (r->received != NULL) grpc_byte_buffer_destroy(r->received);
+    grpc_byte_buffer_destroy(r->sent);
+    grpc_metadata_array_destroy(&r->initial);
+    grpc_metadata_array_destroy(&r->trailing);
+    grpc_call_unref(r->call);
+    r->call = NULL;
+    r->received = r->sent = NULL;
+}
+
+/* (code, details) for a failed call, None for OK; takes the details slice */
+static PyObject *status_value(grpc_status_code status, grpc_slice details) {
+    if (status == GRPC_STATUS_OK) {
+        grpc_slice_unref(details);
+        Py_RETURN_NONE;
+    }
+    PyObject *text = PyUnicode_DecodeUTF8((const char *)GRPC_SLICE_START_PTR(details),
+                                          (Py_ssize_t)GRPC_SLICE_LENGTH(details), "replace");
+    grpc_slice_unref(details);
+    if (text == NULL) return NULL;
+    PyObject *result = Py_BuildValue("(iN)", (int)status, text);
+    return result;
+}
+
+static void drain_shutdown(grpc_completion_queue *cq) {
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+}
+
+/* ---- Caller: one thread's blocking calls ---- */
 
 static int Caller_init(Caller *self, PyObject *args, PyObject *kwargs) {
     PyObject *owner, *metadata = Py_None;
@@ -93,24 +212,7 @@ static int Caller_init(Caller *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_RuntimeError, "Caller already initialised");
         return -1;
     }
-    if (metadata != Py_None) {
-        PyObject *seq = PySequence_Fast(metadata, "metadata must be a sequence of (key, value) pairs");
-        if (seq == NULL) return -1;
-        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-        self->metadata = PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(grpc_metadata));
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const char *key, *value;
-            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ss", &key, &value)) {
-                Py_DECREF(seq);
-                Caller_free_metadata(self);
-                return -1;
-            }
-            self->metadata[i].key = grpc_slice_from_copied_string(key);
-            self->metadata[i].value = grpc_slice_from_copied_string(value);
-            self->n_metadata = (size_t)i + 1;
-        }
-        Py_DECREF(seq);
-    }
+    if (metadata_parse(metadata, &self->metadata, &self->n_metadata) < 0) return -1;
     Py_INCREF(owner);
     self->owner = (Channel *)owner;
     self->cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -125,7 +227,7 @@ static void Caller_dealloc(Caller *self) {
         }
         grpc_completion_queue_destroy(self->cq);
     }
-    Caller_free_metadata(self);
+    metadata_free(&self->metadata, &self->n_metadata);
     Py_XDECREF(self->owner);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -139,68 +241,26 @@ static PyObject *Caller_infer(Caller *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "Caller or Channel not initialised");
         return NULL;
     }
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
+    Rpc r;
     grpc_call_error started;
     grpc_event done;
     done.success = 0;
     Py_BEGIN_ALLOW_THREADS
     grpc_slice body = grpc_slice_from_copied_buffer(payload.buf, (size_t)payload.len);
-    grpc_byte_buffer *sent = grpc_raw_byte_buffer_create(&body, 1);
+    started = rpc_start(&r, self->owner, self->cq, body, self->metadata, self->n_metadata, timeout_s, &r);
     grpc_slice_unref(body);
-    grpc_byte_buffer *received = NULL;
-    gpr_timespec deadline = timeout_s > 0
-        ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos((int64_t)(timeout_s * 1e9), GPR_TIMESPAN))
-        : gpr_inf_future(GPR_CLOCK_MONOTONIC);
-    grpc_call *call = grpc_channel_create_call(self->owner->channel, NULL, GRPC_PROPAGATE_DEFAULTS, self->cq,
-                                               self->owner->method, NULL, deadline, NULL);
-    grpc_metadata_array initial, trailing;
-    grpc_metadata_array_init(&initial);
-    grpc_metadata_array_init(&trailing);
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = self->n_metadata;
-    ops[0].data.send_initial_metadata.metadata = self->metadata;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = sent;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &received;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    started = grpc_call_start_batch(call, ops, 6, (void *)call, NULL);
     if (started == GRPC_CALL_OK)
-        done = grpc_completion_queue_pluck(self->cq, (void *)call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (received != NULL) grpc_byte_buffer_destroy(received);
-    grpc_byte_buffer_destroy(sent);
-    grpc_metadata_array_destroy(&initial);
-    grpc_metadata_array_destroy(&trailing);
-    grpc_call_unref(call);
+        done = grpc_completion_queue_pluck(self->cq, &r, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    rpc_finish(&r);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&payload);
     if (started != GRPC_CALL_OK || !done.success) {
-        grpc_slice_unref(details);
+        grpc_slice_unref(r.details);
         return Py_BuildValue("(is)", (int)GRPC_STATUS_INTERNAL,
                              started != GRPC_CALL_OK ? "grpc_call_start_batch refused the call"
                                                      : "the call's batch did not complete");
     }
-    if (status == GRPC_STATUS_OK) {
-        grpc_slice_unref(details);
-        Py_RETURN_NONE;
-    }
-    PyObject *result = Py_BuildValue("(is#)", (int)status, (const char *)GRPC_SLICE_START_PTR(details),
-                                     (Py_ssize_t)GRPC_SLICE_LENGTH(details));
-    grpc_slice_unref(details);
-    if (result == NULL) { /* details that are not UTF-8 */
-        PyErr_Clear();
-        result = Py_BuildValue("(is)", (int)status, "");
-    }
-    return result;
+    return status_value(r.status, r.details);
 }
 
 static PyMethodDef Caller_methods[] = {
@@ -214,11 +274,262 @@ static PyTypeObject CallerType = {
     .tp_init = (initproc)Caller_init, .tp_dealloc = (destructor)Caller_dealloc,
     .tp_methods = Caller_methods, .tp_doc = "One thread's blocking calls on a Channel."};
 
+/* ---- Loop: a closed loop of N calls in flight on one completion queue ---- */
+
+typedef struct {
+    int64_t end_ns, latency_ns;
+    grpc_status_code status;
+    grpc_slice details;
+} Event;
+
+typedef struct {
+    PyObject_HEAD
+    Channel *owner;
+    grpc_completion_queue *cq;
+    grpc_metadata *metadata;
+    size_t n_metadata;
+    grpc_slice *payloads;
+    Py_ssize_t n_payloads;
+    Rpc *slots;
+    int n_slots;
+    int inflight;
+    double timeout_s;
+    int64_t backoff_ns;
+    volatile int stopping;
+    int started;
+    Event *events;
+    Py_ssize_t max_events;
+} Loop;
+
+static int backs_off(grpc_status_code s) {
+    return s == GRPC_STATUS_UNAVAILABLE || s == GRPC_STATUS_DEADLINE_EXCEEDED || s == GRPC_STATUS_CANCELLED;
+}
+
+/* start slot i's next call at `t`; a call the core refuses is recorded as INTERNAL and backs off */
+static void loop_send(Loop *self, int i, int64_t t, Py_ssize_t *n_events, long *sent) {
+    Rpc *r = &self->slots[i];
+    grpc_slice body = self->payloads[r->next % self->n_payloads];
+    r->next++;
+    r->t0 = t;
+    r->resume_at = 0;
+    (*sent)++;
+    if (rpc_start(r, self->owner, self->cq, body, self->metadata, self->n_metadata, self->timeout_s, r)
+        == GRPC_CALL_OK) {
+        r->busy = 1;
+        self->inflight++;
+        return;
+    }
+    rpc_finish(r);
+    grpc_slice_unref(r->details);
+    if (*n_events < self->max_events) {
+        Event *e = &self->events[(*n_events)++];
+        e->end_ns = t;
+        e->latency_ns = 0;
+        e->status = GRPC_STATUS_INTERNAL;
+        e->details = grpc_slice_from_static_string("grpc_call_start_batch refused the call");
+    }
+    r->resume_at = t + self->backoff_ns;
+}
+
+static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
+    PyObject *owner, *payloads, *metadata = Py_None;
+    int concurrency;
+    Py_ssize_t offset = 0, stride = 1, max_events = 4096;
+    double timeout_s, backoff_s;
+    static char *names[] = {"channel", "payloads", "concurrency", "timeout_s", "backoff_s", "metadata",
+                            "offset", "stride", "max_events", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!Oidd|Onnn", names, &ChannelType, &owner, &payloads,
+                                     &concurrency, &timeout_s, &backoff_s, &metadata, &offset, &stride,
+                                     &max_events))
+        return -1;
+    if (self->cq != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Loop already initialised");
+        return -1;
+    }
+    if (concurrency < 1 || max_events < 1) {
+        PyErr_SetString(PyExc_ValueError, "concurrency and max_events must be >= 1");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(payloads, "payloads must be a sequence of bytes");
+    if (seq == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n < 1) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "payloads must not be empty");
+        return -1;
+    }
+    self->payloads = PyMem_Calloc((size_t)n, sizeof(grpc_slice));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *buf;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &buf, &len) < 0) {
+            for (Py_ssize_t j = 0; j < i; j++) grpc_slice_unref(self->payloads[j]);
+            PyMem_Free(self->payloads);
+            self->payloads = NULL;
+            Py_DECREF(seq);
+            return -1;
+        }
+        self->payloads[i] = grpc_slice_from_copied_buffer(buf, (size_t)len);
+    }
+    Py_DECREF(seq);
+    self->n_payloads = n;
+    if (metadata_parse(metadata, &self->metadata, &self->n_metadata) < 0) return -1;
+    self->slots = PyMem_Calloc((size_t)concurrency, sizeof(Rpc));
+    for (int i = 0; i < concurrency; i++) self->slots[i].next = offset + (Py_ssize_t)i * stride;
+    self->n_slots = concurrency;
+    self->events = PyMem_Calloc((size_t)max_events, sizeof(Event));
+    self->max_events = max_events;
+    self->timeout_s = timeout_s;
+    self->backoff_ns = (int64_t)(backoff_s * 1e9);
+    Py_INCREF(owner);
+    self->owner = (Channel *)owner;
+    self->cq = grpc_completion_queue_create_for_next(NULL);
+    return 0;
+}
+
+/* poll(max_wait_s) -> (events, sent): starts the calls on its first use; waits up to max_wait_s for
+ * the first completion, then takes whatever else is ready; each completed slot sends again at once
+ * (after backoff_s for a connection-level failure) unless stop() was called. events: a list of
+ * (end_ns, latency_ns, code, details|None), code 0 = OK; sent: calls started by this poll. */
+static PyObject *Loop_poll(Loop *self, PyObject *args) {
+    double max_wait_s;
+    if (!PyArg_ParseTuple(args, "d", &max_wait_s)) return NULL;
+    if (self->cq == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Loop not initialised");
+        return NULL;
+    }
+    Py_ssize_t n_events = 0;
+    long sent = 0;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t t = now_ns();
+    int64_t until = t + (int64_t)(max_wait_s * 1e9);
+    if (!self->started) {
+        self->started = 1;
+        for (int i = 0; i < self->n_slots && !self->stopping; i++) loop_send(self, i, t, &n_events, &sent);
+    }
+    for (;;) {
+        int64_t wake = until;
+        for (int i = 0; i < self->n_slots; i++) { /* slots backing off: send again when due */
+            Rpc *r = &self->slots[i];
+            if (r->busy || r->resume_at == 0) continue;
+            if (self->stopping) r->resume_at = 0;
+            else if (r->resume_at <= t) loop_send(self, i, t, &n_events, &sent);
+            else if (r->resume_at < wake) wake = r->resume_at;
+        }
+        if (n_events >= self->max_events) break;
+        if (self->inflight == 0 && (self->stopping || wake >= until)) break; /* nothing can complete */
+        grpc_event ev = grpc_completion_queue_next(self->cq, n_events > 0 ? gpr_inf_past(GPR_CLOCK_MONOTONIC)
+                                                                          : after_ns(wake - now_ns()), NULL);
+        t = now_ns();
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            if (n_events > 0 || t >= until) break;
+            continue;
+        }
+        if (ev.type != GRPC_OP_COMPLETE) break;
+        Rpc *r = (Rpc *)ev.tag;
+        Event *e = &self->events[n_events++];
+        e->end_ns = t;
+        e->latency_ns = t - r->t0;
+        e->status = ev.success ? r->status : GRPC_STATUS_INTERNAL;
+        e->details = r->details;
+        rpc_finish(r);
+        r->busy = 0;
+        self->inflight--;
+        if (self->stopping) continue;
+        if (backs_off(e->status)) r->resume_at = t + self->backoff_ns;
+        else loop_send(self, (int)(r - self->slots), t, &n_events, &sent);
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *list = PyList_New(n_events);
+    for (Py_ssize_t i = 0; i < n_events; i++) {
+        Event *e = &self->events[i];
+        PyObject *item;
+        if (e->status == GRPC_STATUS_OK) {
+            grpc_slice_unref(e->details);
+            item = Py_BuildValue("(LLiO)", (long long)e->end_ns, (long long)e->latency_ns, 0, Py_None);
+        } else {
+            PyObject *failed = status_value(e->status, e->details); /* (code, details) */
+            if (failed == NULL) {
+                PyErr_Clear();
+                failed = Py_BuildValue("(is)", (int)e->status, "");
+            }
+            item = Py_BuildValue("(LLO)", (long long)e->end_ns, (long long)e->latency_ns, failed);
+            Py_DECREF(failed);
+            if (item != NULL) { /* flatten to (end, latency, code, details) */
+                PyObject *flat = Py_BuildValue("(OOOO)", PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1),
+                                               PyTuple_GET_ITEM(PyTuple_GET_ITEM(item, 2), 0),
+                                               PyTuple_GET_ITEM(PyTuple_GET_ITEM(item, 2), 1));
+                Py_DECREF(item);
+                item = flat;
+            }
+        }
+        if (item == NULL) {
+            Py_DECREF(list);
+            for (Py_ssize_t j = i + 1; j < n_events; j++) grpc_slice_unref(self->events[j].details);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    return Py_BuildValue("(Nl)", list, sent);
+}
+
+static PyObject *Loop_stop(Loop *self, PyObject *unused) {
+    self->stopping = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Loop_inflight(Loop *self, void *unused) { return PyLong_FromLong(self->inflight); }
+
+static void Loop_dealloc(Loop *self) {
+    if (self->cq != NULL) {
+        self->stopping = 1;
+        for (int i = 0; i < self->n_slots; i++)
+            if (self->slots[i].busy) grpc_call_cancel(self->slots[i].call, NULL);
+        Py_BEGIN_ALLOW_THREADS
+        while (self->inflight > 0) {
+            grpc_event ev = grpc_completion_queue_next(self->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+            if (ev.type != GRPC_OP_COMPLETE) break;
+            Rpc *r = (Rpc *)ev.tag;
+            rpc_finish(r);
+            grpc_slice_unref(r->details);
+            r->busy = 0;
+            self->inflight--;
+        }
+        drain_shutdown(self->cq);
+        Py_END_ALLOW_THREADS
+    }
+    for (Py_ssize_t i = 0; i < self->n_payloads; i++) grpc_slice_unref(self->payloads[i]);
+    PyMem_Free(self->payloads);
+    PyMem_Free(self->slots);
+    PyMem_Free(self->events);
+    metadata_free(&self->metadata, &self->n_metadata);
+    Py_XDECREF(self->owner);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Loop_methods[] = {
+    {"poll", (PyCFunction)Loop_poll, METH_VARARGS,
+     "poll(max_wait_s) -> (events, sent): run the closed loop until completions are ready (GIL released)."},
+    {"stop", (PyCFunction)Loop_stop, METH_NOARGS, "Send no more; calls in flight still complete in poll()."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Loop_getset[] = {
+    {"inflight", (getter)Loop_inflight, NULL, "calls in flight now", NULL}, {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject LoopType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loadgen.clients._cgrpc.Loop",
+    .tp_basicsize = sizeof(Loop), .tp_flags = Py_TPFLAGS_DEFAULT, .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Loop_init, .tp_dealloc = (destructor)Loop_dealloc,
+    .tp_methods = Loop_methods, .tp_getset = Loop_getset,
+    .tp_doc = "A closed loop of N calls in flight on one completion queue, driven by poll()."};
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cgrpc",
-                                    "saturate's native gRPC sender (see loadgen/clients/_cgrpc.c).", -1, NULL};
+                                    "saturate's native gRPC sender (see loadgen/clients/_cgrpc.c).", -1, NULL,
+                                    NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__cgrpc(void) {
-    if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&CallerType) < 0) return NULL;
+    if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&CallerType) < 0 || PyType_Ready(&LoopType) < 0)
+        return NULL;
     grpc_init();
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
@@ -226,6 +537,8 @@ PyMODINIT_FUNC PyInit__cgrpc(void) {
     PyModule_AddObject(m, "Channel", (PyObject *)&ChannelType);
     Py_INCREF(&CallerType);
     PyModule_AddObject(m, "Caller", (PyObject *)&CallerType);
+    Py_INCREF(&LoopType);
+    PyModule_AddObject(m, "Loop", (PyObject *)&LoopType);
     PyModule_AddStringConstant(m, "GRPC_VERSION", grpc_version_string());
     return m;
 }

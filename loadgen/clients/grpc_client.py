@@ -12,7 +12,8 @@ aio client, with the access token as metadata on every call.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from tritonclient.grpc import aio as triton_aio
@@ -34,6 +35,9 @@ from loadgen.clients.native_grpc import NativeBlockingGrpc, NativeChannel, resol
 from loadgen.timeouts import CONTROL_TIMEOUT_S, DEFAULT_REQUEST_TIMEOUT_S, no_answer, request_deadline
 from saturate.errors import ModelError, ServerError
 from saturate.tokens import GRPC_TOKEN_HEADER
+
+if TYPE_CHECKING:  # the extension may not be built; only its types are needed here
+    from loadgen.clients import _cgrpc
 
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 _MAX_MESSAGE = 2**31 - 1
@@ -173,6 +177,14 @@ class GrpcClient:
             self._sync_channel = grpc.insecure_channel(self.url, options=_OPTIONS)
         return _BlockingGrpc(self._sync_channel.unary_unary(INFER_METHOD), self._infer_metadata,
                              self.request_timeout_s, self.errors)
+
+    def native_loop(self, payloads: Sequence[Payload], concurrency: int, backoff_s: float, offset: int = 0,
+                    stride: int = 1) -> _cgrpc.Loop:
+        """The C closed loop on the native channel (loadgen.native_loop), same request, token, deadline."""
+        if self._native is None:
+            self._native = NativeChannel(self.url, INFER_METHOD)
+        return self._native.loop([p[0] for p in payloads], concurrency, self._infer_metadata,
+                                 self.request_timeout_s, backoff_s, offset, stride)
 
     async def infer_checked(self, payload: Payload) -> service_pb2.ModelInferResponse:
         """One request with the answer parsed (pre-flight); raises ModelError if the server refuses it."""

@@ -6,10 +6,15 @@ loadgen/clients/_cgrpc.c, built by tools/build_native.sh), which skips grpcio's 
 so costs the client a fraction of the CPU per request. ``--sender auto`` takes the native one when it
 is built; each level's ``client.sender`` records which one ran. Both send the same pre-serialized
 bytes with the same metadata and deadline and return a status code the same way; the answer is not
-parsed by either. The asyncio driver always uses grpc.aio (the extension only blocks).
+parsed by either. The extension also runs a whole closed loop in C (`_cgrpc.Loop`, N calls in
+flight on one completion queue, perf_analyzer's async mode: loadgen.native_loop) for `--driver
+native`. The asyncio driver always uses grpc.aio.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
 
 import grpc
 
@@ -24,7 +29,8 @@ try:
     from loadgen.clients import _cgrpc
 except ImportError as exc:  # not built here: the python sender runs, and levels say so
     _cgrpc = None  # type: ignore[assignment]
-    _MISSING_WHY = str(exc)
+    _BUILT = list(Path(__file__).parent.glob("_cgrpc*.so"))
+    _MISSING_WHY = f"{_BUILT[0].name} does not load: {exc}" if _BUILT else "no loadgen/clients/_cgrpc*.so"
 else:
     _MISSING_WHY = ""
 
@@ -64,6 +70,18 @@ class NativeChannel:
         assert _cgrpc is not None, NATIVE_MISSING
         return NativeBlockingGrpc(_cgrpc.Caller(self._channel, metadata), timeout_s, errors)
 
+    def loop(self, payloads: Sequence[bytes], concurrency: int, metadata: tuple[tuple[str, str], ...] | None,
+             timeout_s: float | None, backoff_s: float, offset: int = 0, stride: int = 1) -> _cgrpc.Loop:
+        """A closed loop of `concurrency` calls in flight on one completion queue (loadgen.native_loop)."""
+        assert _cgrpc is not None, NATIVE_MISSING
+        return _cgrpc.Loop(self._channel, payloads, concurrency, timeout_s or 0.0, backoff_s, metadata,
+                           offset, stride)
+
+
+def code_name(code: int) -> str:
+    """gRPC's name for a numeric status code ("UNAVAILABLE", ...)."""
+    return _CODE_NAMES.get(code, "UNKNOWN")
+
 
 class NativeBlockingGrpc:
     """One thread's blocking ModelInfer through the extension (the `BlockingInfer` contract)."""
@@ -77,7 +95,7 @@ class NativeBlockingGrpc:
         failed = self._call(payload[0], self._timeout)
         if failed is None:
             return None
-        code = _CODE_NAMES.get(failed[0], "UNKNOWN")
+        code = code_name(failed[0])
         return self._errors.note(code, failed[1] or code)
 
     def close(self) -> None:

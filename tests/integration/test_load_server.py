@@ -50,18 +50,21 @@ def _check_server_columns(rows: list[dict[str, str]]) -> None:
         assert float(row["Inferences/Second"]) > 0
 
 
-@pytest.mark.parametrize("driver", ["threads", "asyncio"])
-@pytest.mark.parametrize("protocol", ["grpc", "http"])
+@pytest.mark.parametrize(("protocol", "driver"), [
+    ("grpc", "auto"), ("grpc", "native"), ("grpc", "threads"), ("grpc", "asyncio"), ("http", "auto"),
+    ("http", "threads"), ("http", "asyncio")])
 def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, driver: str, tmp_path: Path) -> None:
-    """Both closed loops (blocking sends on threads, coroutines) over both transports."""
+    """Every closed loop (the C loop, blocking sends on threads, coroutines) over both transports;
+    auto takes the C loop for gRPC (make test builds it) and threads for HTTP at c <= 4."""
     out, js = tmp_path / "out.csv", tmp_path / "out.json"
     res = _load(mlp, "--concurrency-range", "1:4", *FAST, "-f", str(out), "--json", str(js),
                 "--driver", driver, protocol=protocol)
     assert res.returncode == 0, res.stderr
     doc = json.loads(js.read_text())
-    assert doc["config"]["driver"] == driver and {lv["client"]["driver"] for lv in doc["levels"]} == {driver}
-    # threaded gRPC levels go through the native sender (make test builds it), the rest through Python
-    sender = None if driver == "asyncio" else ("native" if protocol == "grpc" else "python")
+    ran = {"auto": "native" if protocol == "grpc" else "threads"}.get(driver, driver)
+    assert doc["config"]["driver"] == driver and {lv["client"]["driver"] for lv in doc["levels"]} == {ran}
+    # threaded and C-loop gRPC levels go through the native sender, HTTP threads through Python
+    sender = None if ran == "asyncio" else ("native" if protocol == "grpc" else "python")
     assert {lv["client"]["sender"] for lv in doc["levels"]} == {sender}
     rows = list(csv.DictReader(out.open()))
     levels = _levels(js)

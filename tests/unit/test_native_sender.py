@@ -25,6 +25,8 @@ from saturate.errors import ConfigError
 if native_grpc.native_missing() is not None:
     pytest.skip(f"{native_grpc.native_missing()}", allow_module_level=True)
 
+from loadgen.clients import _cgrpc  # built: checked just above
+
 
 class _Handler:
     """ModelInfer by payload: b"ok" answers, b"refuse" aborts INVALID_ARGUMENT, b"hang" sleeps."""
@@ -126,3 +128,76 @@ def test_which_sender_a_client_gets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert native_grpc.resolve("auto", "grpc") == "python"
     with pytest.raises(ConfigError, match="make native"):
         native_grpc.resolve("native", "grpc")
+
+
+def _collect(loop: _cgrpc.Loop, seconds: float) -> tuple[list[tuple[int, int, int, str | None]], int]:
+    """Poll a `_cgrpc.Loop` for `seconds`, then stop it and drain what is in flight."""
+    events: list[tuple[int, int, int, str | None]] = []
+    sent = 0
+    end = time.monotonic() + seconds
+    stopped = False
+    while True:
+        got, n = loop.poll(0.01)
+        events += got
+        sent += n
+        if not stopped and time.monotonic() >= end:
+            loop.stop()
+            stopped = True
+        if stopped and loop.inflight == 0:
+            return events, sent
+        assert time.monotonic() < end + 5, "the loop did not drain"
+
+
+def _loop(target: str, payloads: list[bytes], concurrency: int, timeout_s: float = 5.0,
+          backoff_s: float = 0.01, metadata: tuple[tuple[str, str], ...] | None = None,
+          offset: int = 0) -> _cgrpc.Loop:
+    channel = native_grpc.NativeChannel(target, INFER_METHOD)
+    return channel.loop(payloads, concurrency, metadata, timeout_s, backoff_s, offset)
+
+
+def test_the_c_loop_keeps_n_in_flight_and_every_send_completes(server: tuple[str, _Handler]) -> None:
+    target, handler = server
+    before = len(handler.seen)
+    t0 = time.perf_counter_ns()
+    loop = _loop(target, [b"ok-a", b"ok-b", b"ok-c"], 4, offset=1)
+    events, sent = _collect(loop, 0.3)
+    t1 = time.perf_counter_ns()
+    assert len(events) == sent == len(handler.seen) - before > 8
+    assert all(code == 0 and details is None for _, _, code, details in events)
+    # completion times on time.perf_counter_ns's clock, in order, each after its own latency
+    ends = [e for e, _, _, _ in events]
+    assert ends == sorted(ends) and t0 <= ends[0] and ends[-1] <= t1
+    assert all(0 < lat <= e - t0 for e, lat, _, _ in events)
+    # slot i starts at payload offset + i and walks on: the first four sends are b, c, a, b
+    assert [r for r, _ in handler.seen[before:before + 4]].count(b"ok-b") >= 1
+    assert {r for r, _ in handler.seen[before:]} == {b"ok-a", b"ok-b", b"ok-c"}
+
+
+def test_the_c_loop_reports_refusals_and_goes_on(server: tuple[str, _Handler]) -> None:
+    events, sent = _collect(_loop(server[0], [b"refuse", b"ok"], 1,
+                                  metadata=(("triton-grpc-protocol-triton-access-token", "t"),)), 0.2)
+    codes = [code for _, _, code, _ in events]
+    assert sent == len(events) and codes.count(3) > 2 and codes.count(0) > 2  # 3 = INVALID_ARGUMENT
+    assert {d for _, _, c, d in events if c == 3} == {"unexpected shape [1,3] for input 'x'"}
+    assert server[1].seen[-1][1]["triton-grpc-protocol-triton-access-token"] == "t"
+
+
+def test_the_c_loop_backs_off_from_an_unreachable_server() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    events, sent = _collect(_loop(f"127.0.0.1:{port}", [b"ok"], 2, backoff_s=0.05), 0.3)
+    assert events and {native_grpc.code_name(c) for _, _, c, _ in events} == {"UNAVAILABLE"}
+    assert sent == len(events) <= 2 * (0.3 / 0.05 + 2)  # each slot waits 50 ms between tries
+
+
+def test_the_c_loop_deadline_and_a_loop_dropped_with_calls_in_flight(server: tuple[str, _Handler]) -> None:
+    events, _ = _collect(_loop(server[0], [b"hang"], 2, timeout_s=0.2), 0.1)
+    assert {native_grpc.code_name(c) for _, _, c, _ in events} == {"DEADLINE_EXCEEDED"}
+    assert all(0.15e9 < lat < 0.9e9 for _, lat, _, _ in events)
+    loop = _loop(server[0], [b"hang"], 3, timeout_s=0)  # no deadline: only dropping it ends the calls
+    loop.poll(0.05)
+    assert loop.inflight == 3
+    t0 = time.monotonic()
+    del loop  # cancels the calls in flight and drains them
+    assert time.monotonic() - t0 < 0.5

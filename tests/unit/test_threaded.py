@@ -13,7 +13,7 @@ import pytest
 
 from loadgen.clients.base import Payload
 from loadgen.drivers import Recorder
-from loadgen.threaded import AUTO_MAX_THREADS, ThreadedClosedLoop, driver_name, uses_threads
+from loadgen.threaded import AUTO_MAX_THREADS, ThreadedClosedLoop, driver_name
 
 
 class _Sender:
@@ -109,14 +109,18 @@ def test_walks_the_payloads_from_its_offset() -> None:
     assert client.seen[:7] == [bytes([i % 5]) for i in range(7)]
 
 
-@pytest.mark.parametrize(("driver", "mode", "concurrency", "threads"), [
-    ("auto", "concurrency", 1, True),
-    ("auto", "concurrency", AUTO_MAX_THREADS, True),
-    ("auto", "concurrency", AUTO_MAX_THREADS + 1, False),
-    ("threads", "concurrency", 64, True),
-    ("asyncio", "concurrency", 1, False),
-    ("threads", "request_rate", 0, False),  # open loops stay on the event loop
+@pytest.mark.parametrize(("driver", "mode", "concurrency", "native", "expected"), [
+    ("auto", "concurrency", 1, True, "native"),  # the C loop wherever it can run
+    ("auto", "concurrency", 64, True, "native"),
+    ("auto", "concurrency", 1, False, "threads"),
+    ("auto", "concurrency", AUTO_MAX_THREADS, False, "threads"),
+    ("auto", "concurrency", AUTO_MAX_THREADS + 1, False, "asyncio"),
+    ("threads", "concurrency", 64, True, "threads"),
+    ("asyncio", "concurrency", 1, True, "asyncio"),
+    ("native", "concurrency", 16, True, "native"),
+    ("auto", "request_rate", 0, True, "asyncio"),  # open loops stay on the event loop
+    ("threads", "request_rate", 0, False, "asyncio"),
 ])
-def test_which_driver_a_level_gets(driver: str, mode: str, concurrency: int, threads: bool) -> None:
-    assert uses_threads(driver, mode, concurrency) is threads
-    assert driver_name(driver, mode, concurrency) == ("threads" if threads else "asyncio")
+def test_which_driver_a_level_gets(driver: str, mode: str, concurrency: int, native: bool,
+                                   expected: str) -> None:
+    assert driver_name(driver, mode, concurrency, native) == expected
