@@ -1,9 +1,9 @@
 """The native closed loop (`--driver native`): N gRPC calls in flight on gRPC's C core, one thread.
 
-The loop itself runs in C (loadgen/clients/_cgrpc.c, `Loop`): N calls on one completion queue, each
-sent again the moment it completes, with the GIL released; this thread only collects the completions
-(`Loop.poll`, one clock read per completion on CLOCK_MONOTONIC, the clock of time.perf_counter_ns)
-and records them. It is perf_analyzer's async mode (perf_analyzer `concurrency_worker.cc` with async
+The loop itself runs on a C thread that never takes the GIL (loadgen/clients/_cgrpc.c, `Loop`): N
+calls on one completion queue, each stamped when it completes (one clock read, CLOCK_MONOTONIC, the
+clock of time.perf_counter_ns) and sent again at once, so neither sending nor receiving waits for
+Python; this module's thread only takes the completions in batches (`Loop.poll`) and records them. It is perf_analyzer's async mode (perf_analyzer `concurrency_worker.cc` with async
 contexts: N requests in flight on one completion queue, each completion sending the next), with the
 Python work per request reduced to one record.
 
@@ -69,5 +69,5 @@ class NativeClosedLoop(LoopState[threading.Thread]):
                     else:
                         name = code_name(code)
                         rec.fail(end, note(name, details or name))
-            if self._stop and loop.inflight == 0:
+            if self._stop and loop.finished and not events:
                 return

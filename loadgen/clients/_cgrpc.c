@@ -30,6 +30,8 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -274,7 +276,13 @@ static PyTypeObject CallerType = {
     .tp_init = (initproc)Caller_init, .tp_dealloc = (destructor)Caller_dealloc,
     .tp_methods = Caller_methods, .tp_doc = "One thread's blocking calls on a Channel."};
 
-/* ---- Loop: a closed loop of N calls in flight on one completion queue ---- */
+/* ---- Loop: a closed loop of N calls in flight on one completion queue, on its own thread ----
+ *
+ * A C thread (no Python, no GIL) owns the queue: it starts the N calls, takes each completion,
+ * stamps it, appends it to `events` under `mu` and sends that slot's next call at once, so sending
+ * and receiving never wait for Python. Loop.poll (any Python thread) waits on `cv` for events and
+ * takes them all. stop(): the thread sends no more and exits when its calls in flight are done;
+ * dropping the Loop also cancels those, then joins the thread. */
 
 typedef struct {
     int64_t end_ns, latency_ns;
@@ -292,62 +300,139 @@ typedef struct {
     Py_ssize_t n_payloads;
     Rpc *slots;
     int n_slots;
-    int inflight;
     double timeout_s;
     int64_t backoff_ns;
-    volatile int stopping;
-    int started;
+    /* shared with the loop thread: under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     Event *events;
-    Py_ssize_t max_events;
+    size_t n_events, cap_events;
+    long sent;
+    int inflight;
+    int finished;
+    /* set by Python, read by the loop thread */
+    volatile int stopping;
+    volatile int cancelling;
+    pthread_t thread;
+    int running; /* the thread was started and not joined */
 } Loop;
 
 static int backs_off(grpc_status_code s) {
     return s == GRPC_STATUS_UNAVAILABLE || s == GRPC_STATUS_DEADLINE_EXCEEDED || s == GRPC_STATUS_CANCELLED;
 }
 
-/* start slot i's next call at `t`; a call the core refuses is recorded as INTERNAL and backs off */
-static void loop_send(Loop *self, int i, int64_t t, Py_ssize_t *n_events, long *sent) {
+static void loop_event(Loop *self, int64_t end, int64_t latency, grpc_status_code status, grpc_slice details,
+                       int sent, int inflight_delta) {
+    pthread_mutex_lock(&self->mu);
+    if (self->n_events == self->cap_events) {
+        size_t cap = self->cap_events ? 2 * self->cap_events : 1024;
+        Event *grown = realloc(self->events, cap * sizeof(Event));
+        if (grown == NULL) abort(); /* out of memory in the load generator: nothing sensible to do */
+        self->events = grown;
+        self->cap_events = cap;
+    }
+    Event *e = &self->events[self->n_events++];
+    e->end_ns = end;
+    e->latency_ns = latency;
+    e->status = status;
+    e->details = details;
+    self->sent += sent;
+    self->inflight += inflight_delta;
+    pthread_cond_signal(&self->cv);
+    pthread_mutex_unlock(&self->mu);
+}
+
+/* start slot i's next call at `t` (loop thread); a call the core refuses is an INTERNAL event and backs off */
+static void loop_send(Loop *self, int i, int64_t t) {
     Rpc *r = &self->slots[i];
     grpc_slice body = self->payloads[r->next % self->n_payloads];
     r->next++;
     r->t0 = t;
     r->resume_at = 0;
-    (*sent)++;
     if (rpc_start(r, self->owner, self->cq, body, self->metadata, self->n_metadata, self->timeout_s, r)
         == GRPC_CALL_OK) {
         r->busy = 1;
+        pthread_mutex_lock(&self->mu);
+        self->sent++;
         self->inflight++;
+        pthread_mutex_unlock(&self->mu);
         return;
     }
     rpc_finish(r);
     grpc_slice_unref(r->details);
-    if (*n_events < self->max_events) {
-        Event *e = &self->events[(*n_events)++];
-        e->end_ns = t;
-        e->latency_ns = 0;
-        e->status = GRPC_STATUS_INTERNAL;
-        e->details = grpc_slice_from_static_string("grpc_call_start_batch refused the call");
-    }
+    loop_event(self, t, 0, GRPC_STATUS_INTERNAL,
+               grpc_slice_from_static_string("grpc_call_start_batch refused the call"), 1, 0);
     r->resume_at = t + self->backoff_ns;
+}
+
+#define LOOP_TICK_NS 10000000 /* the loop thread looks at stop/cancel at least this often */
+
+static void *loop_main(void *arg) {
+    Loop *self = (Loop *)arg;
+    int busy = 0, cancelled = 0;
+    int64_t t = now_ns();
+    for (int i = 0; i < self->n_slots && !self->stopping; i++) {
+        loop_send(self, i, t);
+        busy += self->slots[i].busy;
+    }
+    for (;;) {
+        int64_t wake = t + LOOP_TICK_NS;
+        for (int i = 0; i < self->n_slots; i++) { /* slots backing off: send again when due */
+            Rpc *r = &self->slots[i];
+            if (r->busy || r->resume_at == 0) continue;
+            if (self->stopping) r->resume_at = 0;
+            else if (r->resume_at <= t) {
+                loop_send(self, i, t);
+                busy += r->busy;
+            } else if (r->resume_at < wake) wake = r->resume_at;
+        }
+        if (self->cancelling && !cancelled) {
+            cancelled = 1;
+            for (int i = 0; i < self->n_slots; i++)
+                if (self->slots[i].busy) grpc_call_cancel(self->slots[i].call, NULL);
+        }
+        if (busy == 0 && self->stopping) break;
+        grpc_event ev = grpc_completion_queue_next(self->cq, after_ns(wake - now_ns()), NULL);
+        t = now_ns();
+        if (ev.type == GRPC_QUEUE_TIMEOUT) continue;
+        if (ev.type != GRPC_OP_COMPLETE) break;
+        Rpc *r = (Rpc *)ev.tag;
+        grpc_status_code status = ev.success ? r->status : GRPC_STATUS_INTERNAL;
+        grpc_slice details = r->details;
+        rpc_finish(r);
+        r->busy = 0;
+        busy--;
+        loop_event(self, t, t - r->t0, status, details, 0, -1);
+        if (self->stopping) continue;
+        if (backs_off(status)) r->resume_at = t + self->backoff_ns;
+        else {
+            loop_send(self, (int)(r - self->slots), t);
+            busy += r->busy;
+        }
+    }
+    pthread_mutex_lock(&self->mu);
+    self->finished = 1;
+    pthread_cond_broadcast(&self->cv);
+    pthread_mutex_unlock(&self->mu);
+    return NULL;
 }
 
 static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
     PyObject *owner, *payloads, *metadata = Py_None;
     int concurrency;
-    Py_ssize_t offset = 0, stride = 1, max_events = 4096;
+    Py_ssize_t offset = 0, stride = 1;
     double timeout_s, backoff_s;
     static char *names[] = {"channel", "payloads", "concurrency", "timeout_s", "backoff_s", "metadata",
-                            "offset", "stride", "max_events", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!Oidd|Onnn", names, &ChannelType, &owner, &payloads,
-                                     &concurrency, &timeout_s, &backoff_s, &metadata, &offset, &stride,
-                                     &max_events))
+                            "offset", "stride", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!Oidd|Onn", names, &ChannelType, &owner, &payloads,
+                                     &concurrency, &timeout_s, &backoff_s, &metadata, &offset, &stride))
         return -1;
     if (self->cq != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Loop already initialised");
         return -1;
     }
-    if (concurrency < 1 || max_events < 1) {
-        PyErr_SetString(PyExc_ValueError, "concurrency and max_events must be >= 1");
+    if (concurrency < 1) {
+        PyErr_SetString(PyExc_ValueError, "concurrency must be >= 1");
         return -1;
     }
     PyObject *seq = PySequence_Fast(payloads, "payloads must be a sequence of bytes");
@@ -377,20 +462,28 @@ static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
     self->slots = PyMem_Calloc((size_t)concurrency, sizeof(Rpc));
     for (int i = 0; i < concurrency; i++) self->slots[i].next = offset + (Py_ssize_t)i * stride;
     self->n_slots = concurrency;
-    self->events = PyMem_Calloc((size_t)max_events, sizeof(Event));
-    self->max_events = max_events;
     self->timeout_s = timeout_s;
     self->backoff_ns = (int64_t)(backoff_s * 1e9);
     Py_INCREF(owner);
     self->owner = (Channel *)owner;
+    pthread_mutex_init(&self->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->cv, &attr);
+    pthread_condattr_destroy(&attr);
     self->cq = grpc_completion_queue_create_for_next(NULL);
+    if (pthread_create(&self->thread, NULL, loop_main, self) != 0) {
+        PyErr_SetString(PyExc_OSError, "could not start the loop thread");
+        return -1;
+    }
+    self->running = 1;
     return 0;
 }
 
-/* poll(max_wait_s) -> (events, sent): starts the calls on its first use; waits up to max_wait_s for
- * the first completion, then takes whatever else is ready; each completed slot sends again at once
- * (after backoff_s for a connection-level failure) unless stop() was called. events: a list of
- * (end_ns, latency_ns, code, details|None), code 0 = OK; sent: calls started by this poll. */
+/* poll(max_wait_s) -> (events, sent): waits up to max_wait_s for completions and takes them all:
+ * a list of (end_ns, latency_ns, code, details|None), code 0 = OK; sent: calls started since the
+ * last poll. */
 static PyObject *Loop_poll(Loop *self, PyObject *args) {
     double max_wait_s;
     if (!PyArg_ParseTuple(args, "d", &max_wait_s)) return NULL;
@@ -398,78 +491,44 @@ static PyObject *Loop_poll(Loop *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "Loop not initialised");
         return NULL;
     }
-    Py_ssize_t n_events = 0;
-    long sent = 0;
+    Event *events;
+    size_t n_events;
+    long sent;
     Py_BEGIN_ALLOW_THREADS
-    int64_t t = now_ns();
-    int64_t until = t + (int64_t)(max_wait_s * 1e9);
-    if (!self->started) {
-        self->started = 1;
-        for (int i = 0; i < self->n_slots && !self->stopping; i++) loop_send(self, i, t, &n_events, &sent);
-    }
-    for (;;) {
-        int64_t wake = until;
-        for (int i = 0; i < self->n_slots; i++) { /* slots backing off: send again when due */
-            Rpc *r = &self->slots[i];
-            if (r->busy || r->resume_at == 0) continue;
-            if (self->stopping) r->resume_at = 0;
-            else if (r->resume_at <= t) loop_send(self, i, t, &n_events, &sent);
-            else if (r->resume_at < wake) wake = r->resume_at;
-        }
-        if (n_events >= self->max_events) break;
-        if (self->inflight == 0 && (self->stopping || wake >= until)) break; /* nothing can complete */
-        grpc_event ev = grpc_completion_queue_next(self->cq, n_events > 0 ? gpr_inf_past(GPR_CLOCK_MONOTONIC)
-                                                                          : after_ns(wake - now_ns()), NULL);
-        t = now_ns();
-        if (ev.type == GRPC_QUEUE_TIMEOUT) {
-            if (n_events > 0 || t >= until) break;
-            continue;
-        }
-        if (ev.type != GRPC_OP_COMPLETE) break;
-        Rpc *r = (Rpc *)ev.tag;
-        Event *e = &self->events[n_events++];
-        e->end_ns = t;
-        e->latency_ns = t - r->t0;
-        e->status = ev.success ? r->status : GRPC_STATUS_INTERNAL;
-        e->details = r->details;
-        rpc_finish(r);
-        r->busy = 0;
-        self->inflight--;
-        if (self->stopping) continue;
-        if (backs_off(e->status)) r->resume_at = t + self->backoff_ns;
-        else loop_send(self, (int)(r - self->slots), t, &n_events, &sent);
-    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t ns = until.tv_nsec + (int64_t)(max_wait_s * 1e9);
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&self->mu);
+    while (self->n_events == 0 && !self->finished)
+        if (pthread_cond_timedwait(&self->cv, &self->mu, &until) != 0) break;
+    events = self->events;
+    n_events = self->n_events;
+    sent = self->sent;
+    self->events = NULL;
+    self->n_events = self->cap_events = 0;
+    self->sent = 0;
+    pthread_mutex_unlock(&self->mu);
     Py_END_ALLOW_THREADS
-    PyObject *list = PyList_New(n_events);
-    for (Py_ssize_t i = 0; i < n_events; i++) {
-        Event *e = &self->events[i];
+    PyObject *list = PyList_New((Py_ssize_t)n_events);
+    for (size_t i = 0; list != NULL && i < n_events; i++) {
+        Event *e = &events[i];
         PyObject *item;
         if (e->status == GRPC_STATUS_OK) {
-            grpc_slice_unref(e->details);
             item = Py_BuildValue("(LLiO)", (long long)e->end_ns, (long long)e->latency_ns, 0, Py_None);
         } else {
-            PyObject *failed = status_value(e->status, e->details); /* (code, details) */
-            if (failed == NULL) {
-                PyErr_Clear();
-                failed = Py_BuildValue("(is)", (int)e->status, "");
-            }
-            item = Py_BuildValue("(LLO)", (long long)e->end_ns, (long long)e->latency_ns, failed);
-            Py_DECREF(failed);
-            if (item != NULL) { /* flatten to (end, latency, code, details) */
-                PyObject *flat = Py_BuildValue("(OOOO)", PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1),
-                                               PyTuple_GET_ITEM(PyTuple_GET_ITEM(item, 2), 0),
-                                               PyTuple_GET_ITEM(PyTuple_GET_ITEM(item, 2), 1));
-                Py_DECREF(item);
-                item = flat;
-            }
+            PyObject *text = PyUnicode_DecodeUTF8((const char *)GRPC_SLICE_START_PTR(e->details),
+                                                  (Py_ssize_t)GRPC_SLICE_LENGTH(e->details), "replace");
+            item = text == NULL ? NULL : Py_BuildValue("(LLiN)", (long long)e->end_ns, (long long)e->latency_ns,
+                                                       (int)e->status, text);
         }
-        if (item == NULL) {
-            Py_DECREF(list);
-            for (Py_ssize_t j = i + 1; j < n_events; j++) grpc_slice_unref(self->events[j].details);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, item);
+        if (item == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
+    for (size_t i = 0; i < n_events; i++) grpc_slice_unref(events[i].details);
+    free(events);
+    if (list == NULL) return NULL;
     return Py_BuildValue("(Nl)", list, sent);
 }
 
@@ -478,30 +537,39 @@ static PyObject *Loop_stop(Loop *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyObject *Loop_inflight(Loop *self, void *unused) { return PyLong_FromLong(self->inflight); }
+static PyObject *Loop_inflight(Loop *self, void *unused) {
+    pthread_mutex_lock(&self->mu);
+    int n = self->inflight;
+    pthread_mutex_unlock(&self->mu);
+    return PyLong_FromLong(n);
+}
+
+static PyObject *Loop_finished(Loop *self, void *unused) {
+    pthread_mutex_lock(&self->mu);
+    int done = self->finished;
+    pthread_mutex_unlock(&self->mu);
+    return PyBool_FromLong(done);
+}
 
 static void Loop_dealloc(Loop *self) {
-    if (self->cq != NULL) {
+    if (self->running) {
         self->stopping = 1;
-        for (int i = 0; i < self->n_slots; i++)
-            if (self->slots[i].busy) grpc_call_cancel(self->slots[i].call, NULL);
+        self->cancelling = 1; /* the loop thread cancels its calls in flight, drains them and exits */
         Py_BEGIN_ALLOW_THREADS
-        while (self->inflight > 0) {
-            grpc_event ev = grpc_completion_queue_next(self->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-            if (ev.type != GRPC_OP_COMPLETE) break;
-            Rpc *r = (Rpc *)ev.tag;
-            rpc_finish(r);
-            grpc_slice_unref(r->details);
-            r->busy = 0;
-            self->inflight--;
-        }
-        drain_shutdown(self->cq);
+        pthread_join(self->thread, NULL);
         Py_END_ALLOW_THREADS
+        self->running = 0;
     }
+    if (self->cq != NULL) {
+        drain_shutdown(self->cq);
+        pthread_mutex_destroy(&self->mu);
+        pthread_cond_destroy(&self->cv);
+    }
+    for (size_t i = 0; i < self->n_events; i++) grpc_slice_unref(self->events[i].details);
+    free(self->events);
     for (Py_ssize_t i = 0; i < self->n_payloads; i++) grpc_slice_unref(self->payloads[i]);
     PyMem_Free(self->payloads);
     PyMem_Free(self->slots);
-    PyMem_Free(self->events);
     metadata_free(&self->metadata, &self->n_metadata);
     Py_XDECREF(self->owner);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -509,19 +577,21 @@ static void Loop_dealloc(Loop *self) {
 
 static PyMethodDef Loop_methods[] = {
     {"poll", (PyCFunction)Loop_poll, METH_VARARGS,
-     "poll(max_wait_s) -> (events, sent): run the closed loop until completions are ready (GIL released)."},
-    {"stop", (PyCFunction)Loop_stop, METH_NOARGS, "Send no more; calls in flight still complete in poll()."},
+     "poll(max_wait_s) -> (events, sent): the completions since the last poll (waits, GIL released)."},
+    {"stop", (PyCFunction)Loop_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Loop_getset[] = {
-    {"inflight", (getter)Loop_inflight, NULL, "calls in flight now", NULL}, {NULL, NULL, NULL, NULL, NULL}};
+    {"inflight", (getter)Loop_inflight, NULL, "calls in flight now", NULL},
+    {"finished", (getter)Loop_finished, NULL, "the loop thread has stopped (after stop(), calls done)", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject LoopType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loadgen.clients._cgrpc.Loop",
     .tp_basicsize = sizeof(Loop), .tp_flags = Py_TPFLAGS_DEFAULT, .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Loop_init, .tp_dealloc = (destructor)Loop_dealloc,
     .tp_methods = Loop_methods, .tp_getset = Loop_getset,
-    .tp_doc = "A closed loop of N calls in flight on one completion queue, driven by poll()."};
+    .tp_doc = "A closed loop of N calls in flight on one completion queue, on its own C thread."};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cgrpc",
                                     "saturate's native gRPC sender (see loadgen/clients/_cgrpc.c).", -1, NULL,

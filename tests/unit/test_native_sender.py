@@ -143,7 +143,7 @@ def _collect(loop: _cgrpc.Loop, seconds: float) -> tuple[list[tuple[int, int, in
         if not stopped and time.monotonic() >= end:
             loop.stop()
             stopped = True
-        if stopped and loop.inflight == 0:
+        if stopped and loop.finished and not got:
             return events, sent
         assert time.monotonic() < end + 5, "the loop did not drain"
 
