@@ -1,11 +1,12 @@
-"""The native closed loop (`--driver native`): N gRPC calls in flight on gRPC's C core, one thread.
+"""The native closed loop (`--driver native`): N gRPC calls in flight on gRPC's C core.
 
 The loop itself runs on a C thread that never takes the GIL (loadgen/clients/_cgrpc.c, `Loop`): N
 calls on one completion queue, each stamped when it completes (one clock read, CLOCK_MONOTONIC, the
 clock of time.perf_counter_ns) and sent again at once, so neither sending nor receiving waits for
-Python; this module's thread only takes the completions in batches (`Loop.poll`) and records them. It is perf_analyzer's async mode (perf_analyzer `concurrency_worker.cc` with async
-contexts: N requests in flight on one completion queue, each completion sending the next), with the
-Python work per request reduced to one record.
+Python; this module's thread only takes the completions in batches (`Loop.poll`) and records them.
+It is perf_analyzer's async mode (perf_analyzer `concurrency_worker.cc` with async contexts: N
+requests in flight on one completion queue, each completion sending the next), with the Python work
+per request reduced to one record.
 
 The measurement rule is unchanged: latency is from a call's start to its completion, a request
 belongs to the window in which it completes, records go into the level's
