@@ -13,7 +13,7 @@ It prints medians over the repetitions as a markdown table with the ratios satur
 
     python benchmarks/vs_perf_analyzer.py [--servers null,mlp,particlenet] [--reps 3] [--window-ms 1000]
         [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...]
-        [--driver auto] [--sender auto]
+        [--driver auto] [--sender auto] [--input-data zero|FILE.json]
 """
 
 from __future__ import annotations
@@ -157,6 +157,9 @@ def main() -> int:
     p.add_argument("--rates", action="append", default=[], metavar="SERVER=R1,R2")
     p.add_argument("--driver", default="auto", choices=("auto", "threads", "asyncio"),
                    help="saturate load --driver (closed loop on threads or on the event loop)")
+    p.add_argument("--input-data", default=None, metavar="random|zero|FILE.json",
+                   help="the same --input-data for both tools; by default each its own random data "
+                   "(perf_analyzer: one buffer of random bytes; saturate: uniform [0, 1) floats)")
     p.add_argument("--sender", default="auto", choices=("auto", "native", "python"),
                    help="saturate load --sender (the threads' gRPC sender: C core or grpcio)")
     args = p.parse_args()
@@ -165,7 +168,8 @@ def main() -> int:
         print("vs_perf_analyzer: no perf_analyzer (run `make perf-analyzer`)", file=sys.stderr)
         return 2
     rates = dict(DEFAULT_RATES, **dict(r.split("=", 1) for r in args.rates))
-    rule = ["-p", str(args.window_ms), "-s", str(args.stability), "-r", str(args.max_trials)]
+    rule = ["-p", str(args.window_ms), "-s", str(args.stability), "-r", str(args.max_trials),
+            *(["--input-data", args.input_data] if args.input_data else [])]
     tool_cpu, server_cpus = cpus()
     results: dict[tuple[str, str, float, str], list[dict[str, float]]] = defaultdict(list)
     order: list[tuple[str, str, float]] = []
