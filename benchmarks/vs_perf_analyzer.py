@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import null_kserve
 import tritonclient.grpc as grpcclient
 
+from loadgen.config import DRIVERS, SENDERS
 from scans.server.serverproc import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,12 +156,12 @@ def main() -> int:
     p.add_argument("--concurrency", default="1,4,16,64", help="levels against the null server")
     p.add_argument("--served-concurrency", default="1,4,16", help="levels against the served models")
     p.add_argument("--rates", action="append", default=[], metavar="SERVER=R1,R2")
-    p.add_argument("--driver", default="auto", choices=("auto", "threads", "asyncio"),
-                   help="saturate load --driver (closed loop on threads or on the event loop)")
+    p.add_argument("--driver", default="auto", choices=DRIVERS,
+                   help="saturate load --driver (the C loop, threads or the event loop)")
     p.add_argument("--input-data", default=None, metavar="random|zero|FILE.json",
                    help="the same --input-data for both tools; by default each its own random data "
                    "(perf_analyzer: one buffer of random bytes; saturate: uniform [0, 1) floats)")
-    p.add_argument("--sender", default="auto", choices=("auto", "native", "python"),
+    p.add_argument("--sender", default="auto", choices=SENDERS,
                    help="saturate load --sender (the threads' gRPC sender: C core or grpcio)")
     args = p.parse_args()
     pa = shutil.which("perf_analyzer") or str(REPO / ".venv" / "bin" / "perf_analyzer")

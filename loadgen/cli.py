@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from loadgen import eventloop
-from loadgen.config import LoadConfig, parse_range, parse_shape
+from loadgen.config import DRIVERS, SENDERS, LoadConfig, parse_range, parse_shape
 from loadgen.traffic_cli import traffic_flags, traffic_settings
 from saturate.errors import ConfigError
 
@@ -48,11 +48,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
       help="worker processes sharing the load (default 1); auto: add one while the client limits")
     a("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
       help="event loop of the load generator (default uvloop)")
-    a("--driver", choices=("auto", "native", "threads", "asyncio"), default="auto",
+    a("--driver", choices=DRIVERS, default="auto",
       help="closed loop: native (N gRPC calls in flight in C on gRPC's core, as perf_analyzer's async "
       "mode), threads (blocking sends, as its sync mode) or the event loop; auto (default): native where "
       "it can run (gRPC, the native sender built, no --shape-dist), else threads up to 4 in flight")
-    a("--sender", choices=("auto", "native", "python"), default="auto",
+    a("--sender", choices=SENDERS, default="auto",
       help="the threaded driver's gRPC sender: native (saturate's C-core extension, `make native`) or "
       "python (grpcio); auto: native when built (default)")
     a("--json", dest="json_file", default=None, help="write the run JSON here (after every level)")

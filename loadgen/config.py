@@ -28,6 +28,10 @@ from saturate.errors import ConfigError
 Protocol = Literal["grpc", "http"]
 Distribution = Literal["constant", "poisson"]
 MeasurementMode = Literal["time_windows", "count_windows"]
+#: `--driver`: which loop keeps a closed level's requests in flight (loadgen.threaded, loadgen.native_loop)
+DRIVERS = ("auto", "native", "threads", "asyncio")
+#: `--sender`: what the threads send gRPC through (loadgen.clients.native_grpc)
+SENDERS = ("auto", "native", "python")
 
 #: The furthest ahead `--start-at` may be (seconds): a wait longer than a day is a typo.
 MAX_START_WAIT_S = 86400
@@ -128,11 +132,6 @@ class LoadConfig:
     driver: str = "auto"
     #: `--sender`: the threaded driver's gRPC sender, native (C core) or grpcio (loadgen.clients.native_grpc)
     sender: str = "auto"
-
-    @property
-    def client_sender(self) -> str:
-        """The `--sender` the client is made with: `--driver native` needs the native one."""
-        return "native" if self.driver == "native" else self.sender
     json_file: str | None = None
     latency_file: str | None = None
     start_at: float | None = None
@@ -176,6 +175,11 @@ class LoadConfig:
             url = f"{host}:8002/metrics"
         return url if "://" in url else f"http://{url}"
 
+    @property
+    def client_sender(self) -> str:
+        """The `--sender` the client is made with: `--driver native` needs the native one."""
+        return "native" if self.driver == "native" else self.sender
+
     def levels(self) -> Iterator[float]:
         return self.level_range.values()
 
@@ -202,15 +206,14 @@ class LoadConfig:
              f"--start-at must be a UNIX time within {MAX_START_WAIT_S // 3600} h from now (date +%s)"),
             (self.repeats >= 1, "--repeats must be >= 1"),
             (self.event_loop in ("uvloop", "asyncio"), "--event-loop must be uvloop or asyncio"),
-            (self.driver in ("auto", "native", "threads", "asyncio"),
-             "--driver must be auto, native, threads or asyncio"),
+            (self.driver in DRIVERS, "--driver must be auto, native, threads or asyncio"),
             (self.driver != "native" or (self.protocol == "grpc" and self.sender != "python"),
              "--driver native runs gRPC's C core: it needs -i grpc and not --sender python"),
             (self.driver != "native" or self.shape_dist is None,
              "--driver native does not count drawn shapes: use --driver threads or asyncio with "
              "--shape-dist"),
             # whether the native sender is built is checked where the client is made (loadgen.clients)
-            (self.sender in ("auto", "native", "python"), "--sender must be auto, native or python"),
+            (self.sender in SENDERS, "--sender must be auto, native or python"),
             (self.sender != "native" or self.protocol == "grpc", "--sender native is for -i grpc only"),
         ]
         for ok, message in checks:

@@ -24,14 +24,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Literal
 
 from loadgen.clients.base import BlockingInfer, Client
 from loadgen.config import LoadConfig
 from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, LoopState
 
-Driver = Literal["auto", "native", "threads", "asyncio"]
-DRIVERS: tuple[Driver, ...] = ("auto", "native", "threads", "asyncio")
 #: ``--driver auto`` uses threads for a closed loop with at most this many requests in flight
 #: (when the native loop cannot run).
 AUTO_MAX_THREADS = 4

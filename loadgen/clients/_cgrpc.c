@@ -183,14 +183,19 @@ static void rpc_finish(Rpc *r) {
     r->received = r->sent = NULL;
 }
 
+/* a status's details as str (bytes that are not UTF-8 replaced); the slice stays the caller's */
+static PyObject *details_text(grpc_slice details) {
+    return PyUnicode_DecodeUTF8((const char *)GRPC_SLICE_START_PTR(details), (Py_ssize_t)GRPC_SLICE_LENGTH(details),
+                                "replace");
+}
+
 /* (code, details) for a failed call, None for OK; takes the details slice */
 static PyObject *status_value(grpc_status_code status, grpc_slice details) {
     if (status == GRPC_STATUS_OK) {
         grpc_slice_unref(details);
         Py_RETURN_NONE;
     }
-    PyObject *text = PyUnicode_DecodeUTF8((const char *)GRPC_SLICE_START_PTR(details),
-                                          (Py_ssize_t)GRPC_SLICE_LENGTH(details), "replace");
+    PyObject *text = details_text(details);
     grpc_slice_unref(details);
     if (text == NULL) return NULL;
     PyObject *result = Py_BuildValue("(iN)", (int)status, text);
@@ -518,8 +523,7 @@ static PyObject *Loop_poll(Loop *self, PyObject *args) {
         if (e->status == GRPC_STATUS_OK) {
             item = Py_BuildValue("(LLiO)", (long long)e->end_ns, (long long)e->latency_ns, 0, Py_None);
         } else {
-            PyObject *text = PyUnicode_DecodeUTF8((const char *)GRPC_SLICE_START_PTR(e->details),
-                                                  (Py_ssize_t)GRPC_SLICE_LENGTH(e->details), "replace");
+            PyObject *text = details_text(e->details);
             item = text == NULL ? NULL : Py_BuildValue("(LLiN)", (long long)e->end_ns, (long long)e->latency_ns,
                                                        (int)e->status, text);
         }

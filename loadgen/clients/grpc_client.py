@@ -170,20 +170,22 @@ class GrpcClient:
 
     def blocking(self) -> _BlockingGrpc | NativeBlockingGrpc:
         if self.sender == "native":
-            if self._native is None:
-                self._native = NativeChannel(self.url, INFER_METHOD)
-            return self._native.blocking(self._infer_metadata, self.request_timeout_s, self.errors)
+            return self._native_channel().blocking(self._infer_metadata, self.request_timeout_s, self.errors)
         if self._sync_channel is None:
             self._sync_channel = grpc.insecure_channel(self.url, options=_OPTIONS)
         return _BlockingGrpc(self._sync_channel.unary_unary(INFER_METHOD), self._infer_metadata,
                              self.request_timeout_s, self.errors)
 
+    def _native_channel(self) -> NativeChannel:
+        """The C-core channel the native sender and loop share, opened on first use."""
+        if self._native is None:
+            self._native = NativeChannel(self.url, INFER_METHOD)
+        return self._native
+
     def native_loop(self, payloads: Sequence[Payload], concurrency: int, backoff_s: float, offset: int = 0,
                     stride: int = 1) -> _cgrpc.Loop:
         """The C closed loop on the native channel (loadgen.native_loop), same request, token, deadline."""
-        if self._native is None:
-            self._native = NativeChannel(self.url, INFER_METHOD)
-        return self._native.loop([p[0] for p in payloads], concurrency, self._infer_metadata,
+        return self._native_channel().loop([p[0] for p in payloads], concurrency, self._infer_metadata,
                                  self.request_timeout_s, backoff_s, offset, stride)
 
     async def infer_checked(self, payload: Payload) -> service_pb2.ModelInferResponse:

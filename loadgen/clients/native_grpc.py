@@ -21,8 +21,6 @@ import grpc
 from loadgen.clients.base import ErrorLog, Payload
 from saturate.errors import ConfigError
 
-Sender = str
-SENDERS: tuple[Sender, ...] = ("auto", "native", "python")
 NATIVE_MISSING = "the native gRPC sender is not built: run `make native` (tools/build_native.sh)"
 
 try:
@@ -42,12 +40,7 @@ def native_missing() -> str | None:
     return None if _cgrpc is not None else f"{NATIVE_MISSING} ({_MISSING_WHY})"
 
 
-def native_version() -> str | None:
-    """The gRPC core version the native sender was built against, or None."""
-    return _cgrpc.GRPC_VERSION if _cgrpc is not None else None
-
-
-def resolve(sender: Sender, protocol: str) -> str:
+def resolve(sender: str, protocol: str) -> str:
     """The sender a threaded level of `protocol` gets for `--sender`: "native" or "python".
 
     Raises ConfigError for `--sender native` when the extension is not built (before any request)."""
