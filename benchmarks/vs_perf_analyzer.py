@@ -9,7 +9,9 @@ tool is pinned (taskset) to CPU 0 and the server to the other CPUs. Both get the
 per request over the whole process (``RUSAGE_CHILDREN`` of the tool's process over the requests the server
 counted in its statistics while it ran), and saturate's own CPU per request inside the measured windows.
 It prints medians over the repetitions as a markdown table with the ratios saturate / perf_analyzer
-(throughput against perf_analyzer's better mode, latency against its sync mode). Numbers only.
+(throughput against perf_analyzer's better mode, latency against its sync mode; at a rate, latency
+from the actual send on both sides, as perf_analyzer counts it, with saturate's own latency from the
+due time beside it). Numbers only.
 
     python benchmarks/vs_perf_analyzer.py [--servers null,mlp,particlenet] [--reps 3] [--window-ms 1000]
         [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...]
@@ -131,8 +133,11 @@ def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float],
                        p95=float(r["p95 latency"]))
         else:
             (lv,) = json.loads(Path(f"{out}.json").read_text())["levels"]
-            row.update(tput=lv["throughput"]["infer_per_s"], p50=lv["latency_us"]["p50"],
-                       p95=lv["latency_us"]["p95"],
+            # a rate's latency as perf_analyzer counts it: from the actual send (saturate's service
+            # time); saturate's own latency runs from the due time, kept as due_p50
+            lat = lv["service_latency_us"] if kind == "r" else lv["latency_us"]
+            row.update(tput=lv["throughput"]["infer_per_s"], p50=lat["p50"], p95=lat["p95"],
+                       due_p50=lv["latency_us"]["p50"],
                        window_cpu=lv["client"]["cpu_us_per_request"] or float("nan"))
         return row
 
@@ -176,8 +181,8 @@ def main() -> int:
     order: list[tuple[str, str, float]] = []
     for kind in args.servers.split(","):
         concs = args.concurrency if kind == "null" else args.served_concurrency
-        levels = ([("c", float(c)) for c in concs.split(",")]
-                  + [("r", float(r)) for r in rates[kind].split(",")])
+        levels = ([("c", float(c)) for c in concs.split(",") if c]  # "" = no such levels
+                  + [("r", float(r)) for r in rates[kind].split(",") if r])
         order += [(kind, lk, lv) for lk, lv in levels]
         with server(kind, server_cpus) as url:
             for rep in range(args.reps):
@@ -192,12 +197,14 @@ def main() -> int:
                 print(f"  {kind}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
     print(f"\nperf_analyzer vs saturate load: medians of {args.reps} interleaved repetitions; tool on CPU "
           f"{tool_cpu}, server on CPU {server_cpus}; `{' '.join(rule)}`; gRPC. Ratios: saturate / "
-          "perf_analyzer (throughput vs PA's better mode, latency vs PA sync; rates: PA's rate mode); "
+          "perf_analyzer (throughput vs PA's better mode, latency vs PA sync; rates: PA's rate mode, "
+          "latency from the actual send as PA counts it, i.e. saturate's service time; saturate's own "
+          "latency, from each request's due time, in the last column); "
           f"saturate --driver {args.driver} --sender {args.sender}.\n")
     print("| server | level | PA sync infer/s | PA async infer/s | saturate infer/s | ratio | PA p50 µs | "
           "saturate p50 µs | ratio | PA p95 µs | saturate p95 µs | ratio | PA CPU µs/req (leaner mode) | "
-          "saturate CPU µs/req | ratio | saturate CPU µs/req in windows |")
-    print("|" + "---|" * 16)
+          "saturate CPU µs/req | ratio | saturate CPU µs/req in windows | saturate p50 µs from due |")
+    print("|" + "---|" * 17)
     for kind, lk, lv in order:
         sync, asy, sat = (results[(kind, lk, lv, t)] for t in ("pa_sync", "pa_async", "saturate"))
         best = max(med(sync, "tput"), med(asy, "tput") if asy else float("-inf"))
@@ -208,7 +215,8 @@ def main() -> int:
             cells += [f"{med(sync, key):.0f}", f"{med(sat, key):.0f}", ratio(med(sat, key), med(sync, key))]
         pa_cpu = min(med(sync, "cpu_us_per_req"), med(asy, "cpu_us_per_req") if asy else float("inf"))
         cells += [f"{pa_cpu:.0f}", f"{med(sat, 'cpu_us_per_req'):.0f}",
-                  ratio(med(sat, "cpu_us_per_req"), pa_cpu), f"{med(sat, 'window_cpu'):.0f}"]
+                  ratio(med(sat, "cpu_us_per_req"), pa_cpu), f"{med(sat, 'window_cpu'):.0f}",
+                  f"{med(sat, 'due_p50'):.0f}" if lk == "r" else "-"]
         print("| " + " | ".join(cells) + " |")
     return 0
 

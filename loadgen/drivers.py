@@ -13,7 +13,7 @@ import asyncio
 import bisect
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -33,7 +33,10 @@ class Recorder:
     """Per-request records in completion order; `cut(edge)` hands over those that ended by `edge`.
 
     `lock` guards the records against a driver that records from other threads
-    (:class:`loadgen.threaded.ThreadedClosedLoop`); `cut` and `reset` always take it.
+    (:class:`loadgen.threaded.ThreadedClosedLoop`); `cut` and `reset` always take it. A driver whose
+    completions wait elsewhere before they are recorded (the C loops, loadgen.native_loop) sets
+    `flush`: called under the lock before every cut and reset, so each window gets exactly the
+    requests that completed in it.
     """
 
     def __init__(self, client: Client, open_loop: bool) -> None:
@@ -56,6 +59,7 @@ class Recorder:
         self._recv = client.recv_ns
         self.probe = LoopLagProbe()  # the drivers start/stop it with the load
         self.lock = threading.Lock()
+        self.flush: Callable[[], object] | None = None
 
     def ok(self, end_ns: int, latency_ns: int) -> None:
         self._end.append(end_ns)
@@ -85,6 +89,8 @@ class Recorder:
     def reset(self, start_ns: int | None = None) -> None:
         """Forget everything recorded so far; the next window starts at `start_ns` (default now)."""
         with self.lock:
+            if self.flush is not None:
+                self.flush()
             self._reset(start_ns)
 
     def _reset(self, start_ns: int | None) -> None:
@@ -99,6 +105,8 @@ class Recorder:
     def cut(self, edge_ns: int) -> WindowStats:
         """Close the window [previous edge, edge_ns]: requests that ended by `edge_ns` go in it."""
         with self.lock:
+            if self.flush is not None:
+                self.flush()
             return self._cut(edge_ns)
 
     def _cut(self, edge_ns: int) -> WindowStats:

@@ -11,7 +11,7 @@ from typing import Protocol
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
-from loadgen.native_loop import NativeClosedLoop
+from loadgen.native_loop import NativeClosedLoop, NativeOpenLoop
 from loadgen.result import WindowStats
 from loadgen.threaded import ThreadedClosedLoop, level_driver
 
@@ -65,15 +65,16 @@ def make_driver(cfg: LoadConfig, client: Client, payloads: Sequence[Payload], re
             "native": NativeClosedLoop, "threads": ThreadedClosedLoop, "asyncio": ClosedLoop}
         loop = loops[level_driver(cfg, client, concurrency)]
         return loop(client, payloads, recorder, concurrency, offset=index * 7919, stride=stride)
+    open_loop = NativeOpenLoop if level_driver(cfg, client, 0) == "native" else OpenLoop
     if cfg.schedule is not None:
         sched = cfg.schedule
-        return OpenLoop(client, payloads, recorder, sched.mean_rate, max_outstanding=cfg.max_outstanding,
-                        offsets=sched.offsets(), period_ns=sched.period_ns)
+        return open_loop(client, payloads, recorder, sched.mean_rate, max_outstanding=cfg.max_outstanding,
+                         offsets=sched.offsets(), period_ns=sched.period_ns)
     rate = share(value, index, count, False)
     phase = round(index * 1e9 / value) if cfg.request_distribution == "constant" else 0
-    return OpenLoop(client, payloads, recorder, rate, cfg.request_distribution,
-                    seed=cfg.seed * 1000 + index, max_outstanding=max(0, cfg.max_outstanding // count),
-                    horizon_s=horizon_s(cfg), phase_ns=phase)
+    return open_loop(client, payloads, recorder, rate, cfg.request_distribution,
+                     seed=cfg.seed * 1000 + index, max_outstanding=max(0, cfg.max_outstanding // count),
+                     horizon_s=horizon_s(cfg), phase_ns=phase)
 
 
 class InProcessSource:

@@ -10,7 +10,8 @@ many requests in flight the threads contend for the GIL and the single event loo
 ``--driver auto`` takes threads only up to :data:`AUTO_MAX_THREADS` in flight per process (measured
 with `benchmarks/vs_perf_analyzer.py --driver`; the README table names the numbers). Where the
 native C loop can run (loadgen.native_loop: gRPC, the native sender built, no drawn shapes to
-count) auto takes it at every concurrency: it costs less client CPU per request than either.
+count) auto takes it at every concurrency, and for open loops too: it costs less client CPU per
+request than either.
 
 The measurement rule is unchanged: latency is the blocking call's span on one monotonic clock, a
 request belongs to the window in which it completes, and records go into the level's
@@ -36,12 +37,12 @@ AUTO_MAX_THREADS = 4
 
 def driver_name(driver: str, mode: str, concurrency: int, native: bool = False) -> str:
     """Which loop a level runs, as its JSON records it in ``client.driver``: "native" (the C closed
-    loop, loadgen.native_loop), "threads" or "asyncio". `native`: the native loop can run (the
-    native gRPC sender is built and chosen, and no drawn shapes need counting)."""
-    if mode != "concurrency":
-        return "asyncio"  # open loops stay on the event loop
+    or open loop, loadgen.native_loop), "threads" or "asyncio". `native`: the native loop can run
+    (the native gRPC sender is built and chosen, and no drawn shapes need counting)."""
     if driver == "native" or (driver == "auto" and native):
         return "native"
+    if mode != "concurrency":
+        return "asyncio"  # otherwise open loops run on the event loop
     if driver == "threads" or (driver == "auto" and concurrency <= AUTO_MAX_THREADS):
         return "threads"
     return "asyncio"

@@ -16,30 +16,18 @@
  *   Channel(target, method)                one HTTP/2 channel (no retries, no message size limit)
  *   Caller(channel, metadata)              one thread's completion queue and request metadata
  *   Caller.infer(payload, timeout_s)       None when OK, else (status code, details); timeout 0 = none
- *   Loop(channel, payloads, concurrency, timeout_s, backoff_s, metadata, offset, stride)
- *                                          a closed loop: N calls in flight on one completion queue,
- *                                          each sent again when it completes (perf_analyzer's async
- *                                          mode, perf_analyzer concurrency_worker.cc); Loop.poll
- *                                          hands the completions (end, latency on CLOCK_MONOTONIC,
- *                                          code, details) to loadgen/native_loop.py; Loop.stop
+ *   Loop, OpenLoop                         the closed and open loops on their own C threads
+ *                                          (loadgen/clients/_cgrpc_loops.c)
+ *
+ * This unit also holds what the loops share: metadata and payloads, one call's ops, and the sink
+ * through which their threads hand completions to Python (declared in _cgrpc.h).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <grpc/byte_buffer.h>
-#include <grpc/grpc.h>
+#include "_cgrpc.h"
+
 #include <grpc/grpc_security.h>
-#include <grpc/slice.h>
-#include <grpc/support/time.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-typedef struct {
-    PyObject_HEAD
-    grpc_channel *channel;
-    grpc_slice method;
-} Channel;
 
 typedef struct {
     PyObject_HEAD
@@ -78,7 +66,7 @@ static void Channel_dealloc(Channel *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyTypeObject ChannelType = {
+PyTypeObject ChannelType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loadgen.clients._cgrpc.Channel",
     .tp_basicsize = sizeof(Channel), .tp_flags = Py_TPFLAGS_DEFAULT, .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Channel_init, .tp_dealloc = (destructor)Channel_dealloc,
@@ -86,7 +74,7 @@ static PyTypeObject ChannelType = {
 
 /* ---- what both senders share: metadata, deadlines, one call's state and its six ops ---- */
 
-static void metadata_free(grpc_metadata **md, size_t *n) {
+void metadata_free(grpc_metadata **md, size_t *n) {
     for (size_t i = 0; i < *n; i++) {
         grpc_slice_unref((*md)[i].key);
         grpc_slice_unref((*md)[i].value);
@@ -97,7 +85,7 @@ static void metadata_free(grpc_metadata **md, size_t *n) {
 }
 
 /* None or a sequence of (key, value) str pairs -> grpc_metadata[]; -1 with an exception on bad input */
-static int metadata_parse(PyObject *obj, grpc_metadata **md, size_t *n) {
+int metadata_parse(PyObject *obj, grpc_metadata **md, size_t *n) {
     *md = NULL;
     *n = 0;
     if (obj == Py_None) return 0;
@@ -120,30 +108,19 @@ static int metadata_parse(PyObject *obj, grpc_metadata **md, size_t *n) {
     return 0;
 }
 
-static int64_t now_ns(void) { /* CLOCK_MONOTONIC: the clock of Python's time.perf_counter_ns on Linux */
+int64_t now_ns(void) { /* CLOCK_MONOTONIC: the clock of Python's time.perf_counter_ns on Linux */
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static gpr_timespec after_ns(int64_t ns) {
+gpr_timespec after_ns(int64_t ns) {
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(ns > 0 ? ns : 0, GPR_TIMESPAN));
 }
 
-typedef struct {
-    grpc_call *call;
-    grpc_byte_buffer *sent, *received;
-    grpc_metadata_array initial, trailing;
-    grpc_status_code status;
-    grpc_slice details;
-    int64_t t0;        /* Loop: when this slot's call started */
-    int64_t resume_at; /* Loop: > 0 while the slot backs off after a connection-level failure */
-    Py_ssize_t next;   /* Loop: index of the slot's next payload */
-    int busy;          /* Loop: a call is in flight */
-} Rpc;
 
 /* Start one unary call with `body` (referenced, not copied); tag = `tag`. GIL not needed. */
-static grpc_call_error rpc_start(Rpc *r, Channel *ch, grpc_completion_queue *cq, grpc_slice body,
+grpc_call_error rpc_start(Rpc *r, Channel *ch, grpc_completion_queue *cq, grpc_slice body,
                                  grpc_metadata *md, size_t n_md, double timeout_s, void *tag) {
     r->sent = grpc_raw_byte_buffer_create(&body, 1);
     r->received = NULL;
@@ -173,7 +150,7 @@ static grpc_call_error rpc_start(Rpc *r, Channel *ch, grpc_completion_queue *cq,
 }
 
 /* Release a finished (or never started) call; the status details stay for the caller to unref. */
-static void rpc_finish(Rpc *r) {
+void rpc_finish(Rpc *r) {
     if (r->received != NULL) grpc_byte_buffer_destroy(r->received);
     grpc_byte_buffer_destroy(r->sent);
     grpc_metadata_array_destroy(&r->initial);
@@ -184,7 +161,7 @@ static void rpc_finish(Rpc *r) {
 }
 
 /* a status's details as str (bytes that are not UTF-8 replaced); the slice stays the caller's */
-static PyObject *details_text(grpc_slice details) {
+PyObject *details_text(grpc_slice details) {
     return PyUnicode_DecodeUTF8((const char *)GRPC_SLICE_START_PTR(details), (Py_ssize_t)GRPC_SLICE_LENGTH(details),
                                 "replace");
 }
@@ -202,11 +179,153 @@ static PyObject *status_value(grpc_status_code status, grpc_slice details) {
     return result;
 }
 
-static void drain_shutdown(grpc_completion_queue *cq) {
+void drain_shutdown(grpc_completion_queue *cq) {
     grpc_completion_queue_shutdown(cq);
     while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(cq);
+}
+
+/* ---- payloads: a sequence of bytes, copied once into slices the calls reference ---- */
+
+int payloads_parse(PyObject *obj, grpc_slice **out, Py_ssize_t *n) {
+    *out = NULL;
+    *n = 0;
+    PyObject *seq = PySequence_Fast(obj, "payloads must be a sequence of bytes");
+    if (seq == NULL) return -1;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+    if (count < 1) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "payloads must not be empty");
+        return -1;
+    }
+    *out = PyMem_Calloc((size_t)count, sizeof(grpc_slice));
+    for (Py_ssize_t i = 0; i < count; i++) {
+        char *buf;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &buf, &len) < 0) {
+            Py_DECREF(seq);
+            payloads_free(out, n);
+            return -1;
+        }
+        (*out)[i] = grpc_slice_from_copied_buffer(buf, (size_t)len);
+        *n = i + 1;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+void payloads_free(grpc_slice **payloads, Py_ssize_t *n) {
+    for (Py_ssize_t i = 0; i < *n; i++) grpc_slice_unref((*payloads)[i]);
+    PyMem_Free(*payloads);
+    *payloads = NULL;
+    *n = 0;
+}
+
+/* ---- the sink: events from a loop's C threads, taken by Python in batches ---- */
+
+void sink_init(Sink *s) {
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+void sink_destroy(Sink *s) {
+    for (size_t i = 0; i < s->n_events; i++) grpc_slice_unref(s->events[i].details);
+    free(s->events);
+    s->events = NULL;
+    s->n_events = s->cap_events = 0;
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+}
+
+void sink_push_locked(Sink *s, Event e) {
+    if (s->n_events == s->cap_events) {
+        size_t cap = s->cap_events ? 2 * s->cap_events : 1024;
+        Event *grown = realloc(s->events, cap * sizeof(Event));
+        if (grown == NULL) abort(); /* out of memory in the load generator: nothing sensible to do */
+        s->events = grown;
+        s->cap_events = cap;
+    }
+    s->events[s->n_events++] = e;
+    if (s->n_events == SINK_BATCH) pthread_cond_signal(&s->cv);
+}
+
+void sink_finish(Sink *s) {
+    pthread_mutex_lock(&s->mu);
+    s->finished = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static PyObject *event_value(const Event *e, int open_loop) {
+    PyObject *text = Py_None;
+    if (e->status != GRPC_STATUS_OK) {
+        text = details_text(e->details);
+        if (text == NULL) return NULL;
+    } else Py_INCREF(text);
+    if (!open_loop)
+        return Py_BuildValue("(LLiN)", (long long)e->end_ns, (long long)e->latency_ns, (int)e->status, text);
+    return Py_BuildValue("(LLLiiN)", (long long)e->end_ns, (long long)e->latency_ns, (long long)e->service_ns,
+                         e->kind, (int)e->status, text);
+}
+
+/* Wait until a batch is ready (SINK_BATCH events, or the loop finished), at most max_wait_s (GIL
+ * released). */
+void sink_wait(Sink *s, double max_wait_s) {
+    Py_BEGIN_ALLOW_THREADS
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t ns = until.tv_nsec + (int64_t)(max_wait_s * 1e9);
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&s->mu);
+    while (s->n_events < SINK_BATCH && !s->finished)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0) break;
+    pthread_mutex_unlock(&s->mu);
+    Py_END_ALLOW_THREADS
+}
+
+/* Take every event now (never waits): (events, sent). An event is (end_ns, latency_ns, code,
+ * details|None), or for an open loop (end_ns, latency_ns, service_ns, kind, code, details|None);
+ * code 0 = OK; sent: calls started since the last take. */
+PyObject *sink_take(Sink *s, int open_loop) {
+    pthread_mutex_lock(&s->mu);
+    Event *events = s->events;
+    size_t n_events = s->n_events;
+    long sent = s->sent;
+    s->events = NULL;
+    s->n_events = s->cap_events = 0;
+    s->sent = 0;
+    pthread_mutex_unlock(&s->mu);
+    PyObject *list = PyList_New((Py_ssize_t)n_events);
+    for (size_t i = 0; list != NULL && i < n_events; i++) {
+        PyObject *item = event_value(&events[i], open_loop);
+        if (item == NULL) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    for (size_t i = 0; i < n_events; i++) grpc_slice_unref(events[i].details);
+    free(events);
+    if (list == NULL) return NULL;
+    return Py_BuildValue("(Nl)", list, sent);
+}
+
+PyObject *sink_inflight(Sink *s) {
+    pthread_mutex_lock(&s->mu);
+    int n = s->inflight;
+    pthread_mutex_unlock(&s->mu);
+    return PyLong_FromLong(n);
+}
+
+PyObject *sink_finished(Sink *s) {
+    pthread_mutex_lock(&s->mu);
+    int done = s->finished;
+    pthread_mutex_unlock(&s->mu);
+    return PyBool_FromLong(done);
 }
 
 /* ---- Caller: one thread's blocking calls ---- */
@@ -281,328 +400,13 @@ static PyTypeObject CallerType = {
     .tp_init = (initproc)Caller_init, .tp_dealloc = (destructor)Caller_dealloc,
     .tp_methods = Caller_methods, .tp_doc = "One thread's blocking calls on a Channel."};
 
-/* ---- Loop: a closed loop of N calls in flight on one completion queue, on its own thread ----
- *
- * A C thread (no Python, no GIL) owns the queue: it starts the N calls, takes each completion,
- * stamps it, appends it to `events` under `mu` and sends that slot's next call at once, so sending
- * and receiving never wait for Python. Loop.poll (any Python thread) waits on `cv` for events and
- * takes them all. stop(): the thread sends no more and exits when its calls in flight are done;
- * dropping the Loop also cancels those, then joins the thread. */
-
-typedef struct {
-    int64_t end_ns, latency_ns;
-    grpc_status_code status;
-    grpc_slice details;
-} Event;
-
-typedef struct {
-    PyObject_HEAD
-    Channel *owner;
-    grpc_completion_queue *cq;
-    grpc_metadata *metadata;
-    size_t n_metadata;
-    grpc_slice *payloads;
-    Py_ssize_t n_payloads;
-    Rpc *slots;
-    int n_slots;
-    double timeout_s;
-    int64_t backoff_ns;
-    /* shared with the loop thread: under mu */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    Event *events;
-    size_t n_events, cap_events;
-    long sent;
-    int inflight;
-    int finished;
-    /* set by Python, read by the loop thread */
-    volatile int stopping;
-    volatile int cancelling;
-    pthread_t thread;
-    int running; /* the thread was started and not joined */
-} Loop;
-
-static int backs_off(grpc_status_code s) {
-    return s == GRPC_STATUS_UNAVAILABLE || s == GRPC_STATUS_DEADLINE_EXCEEDED || s == GRPC_STATUS_CANCELLED;
-}
-
-static void loop_event(Loop *self, int64_t end, int64_t latency, grpc_status_code status, grpc_slice details,
-                       int sent, int inflight_delta) {
-    pthread_mutex_lock(&self->mu);
-    if (self->n_events == self->cap_events) {
-        size_t cap = self->cap_events ? 2 * self->cap_events : 1024;
-        Event *grown = realloc(self->events, cap * sizeof(Event));
-        if (grown == NULL) abort(); /* out of memory in the load generator: nothing sensible to do */
-        self->events = grown;
-        self->cap_events = cap;
-    }
-    Event *e = &self->events[self->n_events++];
-    e->end_ns = end;
-    e->latency_ns = latency;
-    e->status = status;
-    e->details = details;
-    self->sent += sent;
-    self->inflight += inflight_delta;
-    pthread_cond_signal(&self->cv);
-    pthread_mutex_unlock(&self->mu);
-}
-
-/* start slot i's next call at `t` (loop thread); a call the core refuses is an INTERNAL event and backs off */
-static void loop_send(Loop *self, int i, int64_t t) {
-    Rpc *r = &self->slots[i];
-    grpc_slice body = self->payloads[r->next % self->n_payloads];
-    r->next++;
-    r->t0 = t;
-    r->resume_at = 0;
-    if (rpc_start(r, self->owner, self->cq, body, self->metadata, self->n_metadata, self->timeout_s, r)
-        == GRPC_CALL_OK) {
-        r->busy = 1;
-        pthread_mutex_lock(&self->mu);
-        self->sent++;
-        self->inflight++;
-        pthread_mutex_unlock(&self->mu);
-        return;
-    }
-    rpc_finish(r);
-    grpc_slice_unref(r->details);
-    loop_event(self, t, 0, GRPC_STATUS_INTERNAL,
-               grpc_slice_from_static_string("grpc_call_start_batch refused the call"), 1, 0);
-    r->resume_at = t + self->backoff_ns;
-}
-
-#define LOOP_TICK_NS 10000000 /* the loop thread looks at stop/cancel at least this often */
-
-static void *loop_main(void *arg) {
-    Loop *self = (Loop *)arg;
-    int busy = 0, cancelled = 0;
-    int64_t t = now_ns();
-    for (int i = 0; i < self->n_slots && !self->stopping; i++) {
-        loop_send(self, i, t);
-        busy += self->slots[i].busy;
-    }
-    for (;;) {
-        int64_t wake = t + LOOP_TICK_NS;
-        for (int i = 0; i < self->n_slots; i++) { /* slots backing off: send again when due */
-            Rpc *r = &self->slots[i];
-            if (r->busy || r->resume_at == 0) continue;
-            if (self->stopping) r->resume_at = 0;
-            else if (r->resume_at <= t) {
-                loop_send(self, i, t);
-                busy += r->busy;
-            } else if (r->resume_at < wake) wake = r->resume_at;
-        }
-        if (self->cancelling && !cancelled) {
-            cancelled = 1;
-            for (int i = 0; i < self->n_slots; i++)
-                if (self->slots[i].busy) grpc_call_cancel(self->slots[i].call, NULL);
-        }
-        if (busy == 0 && self->stopping) break;
-        grpc_event ev = grpc_completion_queue_next(self->cq, after_ns(wake - now_ns()), NULL);
-        t = now_ns();
-        if (ev.type == GRPC_QUEUE_TIMEOUT) continue;
-        if (ev.type != GRPC_OP_COMPLETE) break;
-        Rpc *r = (Rpc *)ev.tag;
-        grpc_status_code status = ev.success ? r->status : GRPC_STATUS_INTERNAL;
-        grpc_slice details = r->details;
-        rpc_finish(r);
-        r->busy = 0;
-        busy--;
-        loop_event(self, t, t - r->t0, status, details, 0, -1);
-        if (self->stopping) continue;
-        if (backs_off(status)) r->resume_at = t + self->backoff_ns;
-        else {
-            loop_send(self, (int)(r - self->slots), t);
-            busy += r->busy;
-        }
-    }
-    pthread_mutex_lock(&self->mu);
-    self->finished = 1;
-    pthread_cond_broadcast(&self->cv);
-    pthread_mutex_unlock(&self->mu);
-    return NULL;
-}
-
-static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
-    PyObject *owner, *payloads, *metadata = Py_None;
-    int concurrency;
-    Py_ssize_t offset = 0, stride = 1;
-    double timeout_s, backoff_s;
-    static char *names[] = {"channel", "payloads", "concurrency", "timeout_s", "backoff_s", "metadata",
-                            "offset", "stride", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!Oidd|Onn", names, &ChannelType, &owner, &payloads,
-                                     &concurrency, &timeout_s, &backoff_s, &metadata, &offset, &stride))
-        return -1;
-    if (self->cq != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Loop already initialised");
-        return -1;
-    }
-    if (concurrency < 1) {
-        PyErr_SetString(PyExc_ValueError, "concurrency must be >= 1");
-        return -1;
-    }
-    PyObject *seq = PySequence_Fast(payloads, "payloads must be a sequence of bytes");
-    if (seq == NULL) return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if (n < 1) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "payloads must not be empty");
-        return -1;
-    }
-    self->payloads = PyMem_Calloc((size_t)n, sizeof(grpc_slice));
-    for (Py_ssize_t i = 0; i < n; i++) {
-        char *buf;
-        Py_ssize_t len;
-        if (PyBytes_AsStringAndSize(PySequence_Fast_GET_ITEM(seq, i), &buf, &len) < 0) {
-            for (Py_ssize_t j = 0; j < i; j++) grpc_slice_unref(self->payloads[j]);
-            PyMem_Free(self->payloads);
-            self->payloads = NULL;
-            Py_DECREF(seq);
-            return -1;
-        }
-        self->payloads[i] = grpc_slice_from_copied_buffer(buf, (size_t)len);
-    }
-    Py_DECREF(seq);
-    self->n_payloads = n;
-    if (metadata_parse(metadata, &self->metadata, &self->n_metadata) < 0) return -1;
-    self->slots = PyMem_Calloc((size_t)concurrency, sizeof(Rpc));
-    for (int i = 0; i < concurrency; i++) self->slots[i].next = offset + (Py_ssize_t)i * stride;
-    self->n_slots = concurrency;
-    self->timeout_s = timeout_s;
-    self->backoff_ns = (int64_t)(backoff_s * 1e9);
-    Py_INCREF(owner);
-    self->owner = (Channel *)owner;
-    pthread_mutex_init(&self->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->cv, &attr);
-    pthread_condattr_destroy(&attr);
-    self->cq = grpc_completion_queue_create_for_next(NULL);
-    if (pthread_create(&self->thread, NULL, loop_main, self) != 0) {
-        PyErr_SetString(PyExc_OSError, "could not start the loop thread");
-        return -1;
-    }
-    self->running = 1;
-    return 0;
-}
-
-/* poll(max_wait_s) -> (events, sent): waits up to max_wait_s for completions and takes them all:
- * a list of (end_ns, latency_ns, code, details|None), code 0 = OK; sent: calls started since the
- * last poll. */
-static PyObject *Loop_poll(Loop *self, PyObject *args) {
-    double max_wait_s;
-    if (!PyArg_ParseTuple(args, "d", &max_wait_s)) return NULL;
-    if (self->cq == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Loop not initialised");
-        return NULL;
-    }
-    Event *events;
-    size_t n_events;
-    long sent;
-    Py_BEGIN_ALLOW_THREADS
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    int64_t ns = until.tv_nsec + (int64_t)(max_wait_s * 1e9);
-    until.tv_sec += (time_t)(ns / 1000000000);
-    until.tv_nsec = (long)(ns % 1000000000);
-    pthread_mutex_lock(&self->mu);
-    while (self->n_events == 0 && !self->finished)
-        if (pthread_cond_timedwait(&self->cv, &self->mu, &until) != 0) break;
-    events = self->events;
-    n_events = self->n_events;
-    sent = self->sent;
-    self->events = NULL;
-    self->n_events = self->cap_events = 0;
-    self->sent = 0;
-    pthread_mutex_unlock(&self->mu);
-    Py_END_ALLOW_THREADS
-    PyObject *list = PyList_New((Py_ssize_t)n_events);
-    for (size_t i = 0; list != NULL && i < n_events; i++) {
-        Event *e = &events[i];
-        PyObject *item;
-        if (e->status == GRPC_STATUS_OK) {
-            item = Py_BuildValue("(LLiO)", (long long)e->end_ns, (long long)e->latency_ns, 0, Py_None);
-        } else {
-            PyObject *text = details_text(e->details);
-            item = text == NULL ? NULL : Py_BuildValue("(LLiN)", (long long)e->end_ns, (long long)e->latency_ns,
-                                                       (int)e->status, text);
-        }
-        if (item == NULL) Py_CLEAR(list);
-        else PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-    }
-    for (size_t i = 0; i < n_events; i++) grpc_slice_unref(events[i].details);
-    free(events);
-    if (list == NULL) return NULL;
-    return Py_BuildValue("(Nl)", list, sent);
-}
-
-static PyObject *Loop_stop(Loop *self, PyObject *unused) {
-    self->stopping = 1;
-    Py_RETURN_NONE;
-}
-
-static PyObject *Loop_inflight(Loop *self, void *unused) {
-    pthread_mutex_lock(&self->mu);
-    int n = self->inflight;
-    pthread_mutex_unlock(&self->mu);
-    return PyLong_FromLong(n);
-}
-
-static PyObject *Loop_finished(Loop *self, void *unused) {
-    pthread_mutex_lock(&self->mu);
-    int done = self->finished;
-    pthread_mutex_unlock(&self->mu);
-    return PyBool_FromLong(done);
-}
-
-static void Loop_dealloc(Loop *self) {
-    if (self->running) {
-        self->stopping = 1;
-        self->cancelling = 1; /* the loop thread cancels its calls in flight, drains them and exits */
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(self->thread, NULL);
-        Py_END_ALLOW_THREADS
-        self->running = 0;
-    }
-    if (self->cq != NULL) {
-        drain_shutdown(self->cq);
-        pthread_mutex_destroy(&self->mu);
-        pthread_cond_destroy(&self->cv);
-    }
-    for (size_t i = 0; i < self->n_events; i++) grpc_slice_unref(self->events[i].details);
-    free(self->events);
-    for (Py_ssize_t i = 0; i < self->n_payloads; i++) grpc_slice_unref(self->payloads[i]);
-    PyMem_Free(self->payloads);
-    PyMem_Free(self->slots);
-    metadata_free(&self->metadata, &self->n_metadata);
-    Py_XDECREF(self->owner);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyMethodDef Loop_methods[] = {
-    {"poll", (PyCFunction)Loop_poll, METH_VARARGS,
-     "poll(max_wait_s) -> (events, sent): the completions since the last poll (waits, GIL released)."},
-    {"stop", (PyCFunction)Loop_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
-    {NULL, NULL, 0, NULL}};
-
-static PyGetSetDef Loop_getset[] = {
-    {"inflight", (getter)Loop_inflight, NULL, "calls in flight now", NULL},
-    {"finished", (getter)Loop_finished, NULL, "the loop thread has stopped (after stop(), calls done)", NULL},
-    {NULL, NULL, NULL, NULL, NULL}};
-
-static PyTypeObject LoopType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loadgen.clients._cgrpc.Loop",
-    .tp_basicsize = sizeof(Loop), .tp_flags = Py_TPFLAGS_DEFAULT, .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Loop_init, .tp_dealloc = (destructor)Loop_dealloc,
-    .tp_methods = Loop_methods, .tp_getset = Loop_getset,
-    .tp_doc = "A closed loop of N calls in flight on one completion queue, on its own C thread."};
-
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cgrpc",
                                     "saturate's native gRPC sender (see loadgen/clients/_cgrpc.c).", -1, NULL,
                                     NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__cgrpc(void) {
-    if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&CallerType) < 0 || PyType_Ready(&LoopType) < 0)
+    if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&CallerType) < 0 || PyType_Ready(&LoopType) < 0
+        || PyType_Ready(&OpenLoopType) < 0)
         return NULL;
     grpc_init();
     PyObject *m = PyModule_Create(&module);
@@ -613,6 +417,8 @@ PyMODINIT_FUNC PyInit__cgrpc(void) {
     PyModule_AddObject(m, "Caller", (PyObject *)&CallerType);
     Py_INCREF(&LoopType);
     PyModule_AddObject(m, "Loop", (PyObject *)&LoopType);
+    Py_INCREF(&OpenLoopType);
+    PyModule_AddObject(m, "OpenLoop", (PyObject *)&OpenLoopType);
     PyModule_AddStringConstant(m, "GRPC_VERSION", grpc_version_string());
     return m;
 }

@@ -6,9 +6,10 @@ loadgen/clients/_cgrpc.c, built by tools/build_native.sh), which skips grpcio's 
 so costs the client a fraction of the CPU per request. ``--sender auto`` takes the native one when it
 is built; each level's ``client.sender`` records which one ran. Both send the same pre-serialized
 bytes with the same metadata and deadline and return a status code the same way; the answer is not
-parsed by either. The extension also runs a whole closed loop in C (`_cgrpc.Loop`, N calls in
-flight on one completion queue, perf_analyzer's async mode: loadgen.native_loop) for `--driver
-native`. The asyncio driver always uses grpc.aio.
+parsed by either. The extension also runs whole loops in C for `--driver native` (loadgen.native_loop):
+a closed one (`_cgrpc.Loop`, N calls in flight on one completion queue, perf_analyzer's async mode)
+and an open one (`_cgrpc.OpenLoop`, calls sent on a fixed schedule). The asyncio driver always uses
+grpc.aio.
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ class NativeChannel:
         assert _cgrpc is not None, NATIVE_MISSING
         return _cgrpc.Loop(self._channel, payloads, concurrency, timeout_s or 0.0, backoff_s, metadata,
                            offset, stride)
+
+    def open_loop(self, payloads: Sequence[bytes], offsets_ns: Sequence[int], period_ns: int, start_ns: int,
+                  max_outstanding: int, metadata: tuple[tuple[str, str], ...] | None,
+                  timeout_s: float | None) -> _cgrpc.OpenLoop:
+        """An open loop: call k due at start_ns + offsets_ns[k % n] + (k // n) * period_ns
+        (loadgen.native_loop)."""
+        assert _cgrpc is not None, NATIVE_MISSING
+        return _cgrpc.OpenLoop(self._channel, payloads, offsets_ns, period_ns, start_ns, max_outstanding,
+                               timeout_s or 0.0, metadata)
 
 
 def code_name(code: int) -> str:

@@ -97,30 +97,42 @@ def test_both_grpc_senders_count_what_the_server_counts(mlp: ServerProcess, send
     assert completed > 0 and abs(executed - completed) <= 2 * 2
 
 
-@pytest.mark.parametrize("distribution", ["constant", "poisson"])
-def test_request_rate(mlp: ServerProcess, distribution: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("distribution", "driver", "ran"), [
+    ("constant", "auto", "native"), ("poisson", "native", "native"), ("poisson", "asyncio", "asyncio")])
+def test_request_rate(mlp: ServerProcess, distribution: str, driver: str, ran: str, tmp_path: Path) -> None:
+    """Open loops in C (auto takes it for gRPC) and on the event loop: on schedule, the server executed
+    what the client sent and recorded."""
     out, js = tmp_path / "rate.csv", tmp_path / "rate.json"
-    res = _load(
-        mlp,
-        "--request-rate-range",
-        "40:80:40",
-        "--request-distribution",
-        distribution,
-        *FAST,
-        "-f",
-        str(out),
-        "--json",
-        str(js),
-    )
+    res = _load(mlp, "--request-rate-range", "40:80:40", "--request-distribution", distribution, *FAST,
+                "-f", str(out), "--json", str(js), "--driver", driver)
     assert res.returncode == 0, res.stderr
     header = out.read_text().splitlines()[0]
     assert header.startswith("Request Rate,Inferences/Second,Client Send,Network+Server Send/Recv")
     levels = _levels(js)
     assert [lv["request_rate"] for lv in levels] == [40.0, 80.0]
     for lv in levels:
+        assert lv["client"]["driver"] == ran  # type: ignore[index]
         thr = lv["throughput"]["requests_per_s"]  # type: ignore[index]
         assert 0.6 * lv["request_rate"] < thr < 1.4 * lv["request_rate"]  # type: ignore[operator]
         assert lv["service_latency_us"]["avg"] <= lv["latency_us"]["avg"]  # type: ignore[index]
+        requests, server = lv["requests"], lv["server"]
+        assert requests["failed"] == requests["dropped"] == 0  # type: ignore[index]
+        # up to the requests in flight at the windows' two edges (a few at these rates)
+        assert abs(server["success_count"] - requests["completed"]) <= 4  # type: ignore[index]
+
+
+def test_two_processes_at_a_rate_cap_what_is_in_flight(mlp: ServerProcess, tmp_path: Path) -> None:
+    """Two processes share a rate, each its C open loop; --max-outstanding 1 per process at a rate the
+    server cannot keep up with one at a time drops the sends due while one is in flight."""
+    js = tmp_path / "mp.json"
+    res = _load(mlp, "--request-rate-range", "3000", "--processes", "2", "--max-outstanding", "2", *FAST,
+                "--json", str(js))
+    assert res.returncode == 0, res.stderr
+    (lv,) = _levels(js)
+    assert lv["client"]["processes"] == 2 and lv["client"]["driver"] == "native"  # type: ignore[index]
+    requests = lv["requests"]
+    assert requests["completed"] > 0 and requests["dropped"] > 0  # type: ignore[index]
+    assert requests["completed"] <= requests["sent"]  # type: ignore[index]
 
 
 def test_two_processes(mlp: ServerProcess, tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ import pytest
 from conftest import REPO, free_port
 
 from loadgen.clients import GrpcClient, HttpClient, RequestTensors
+from loadgen.clients.native_grpc import native_missing
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder, schedule_offsets
+from loadgen.native_loop import NativeClosedLoop, NativeOpenLoop
 from saturate.errors import ModelError, ServerError
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -97,12 +99,19 @@ def test_schedules_are_seeded_and_have_the_rate() -> None:
     assert 8e6 < np.diff(a).mean() < 12e6 and a[0] == 0
 
 
-def test_open_loop_rate_latency_and_drop_cap(null_server: str) -> None:
+NATIVE = pytest.mark.skipif(native_missing() is not None, reason=f"{native_missing()}")
+OPEN_LOOPS = [OpenLoop, pytest.param(NativeOpenLoop, marks=NATIVE)]
+
+
+@pytest.mark.parametrize("open_loop", OPEN_LOOPS)
+def test_open_loop_rate_latency_and_drop_cap(null_server: str, open_loop: type[OpenLoop]) -> None:
+    """The event loop's and the C open loop: the schedule's rate, latency from the due time at least the
+    service time, and drops at the cap."""
     async def go() -> None:
         c = GrpcClient(null_server, "tok")
         await c.open()
         rec = Recorder(c, open_loop=True)
-        loop = OpenLoop(c, [c.prepare("null", "", REQ)], rec, rate=200, seed=1)
+        loop = open_loop(c, [c.prepare("null", "", REQ)], rec, rate=200, seed=1)
         loop.start()
         await asyncio.sleep(1.0)
         part = rec.cut(time.perf_counter_ns())
@@ -110,11 +119,42 @@ def test_open_loop_rate_latency_and_drop_cap(null_server: str) -> None:
         assert 150 <= part.completed + part.failed <= 210
         assert part.service_ns is not None and (part.latencies_ns >= part.service_ns).all()
         rec2 = Recorder(c, open_loop=True)
-        capped = OpenLoop(c, [c.prepare("null", "", REQ)], rec2, rate=5000, max_outstanding=1)
+        capped = open_loop(c, [c.prepare("null", "", REQ)], rec2, rate=5000, max_outstanding=1)
         capped.start()
         await asyncio.sleep(0.3)
         part2 = rec2.cut(time.perf_counter_ns())
         await capped.stop()
         await c.close()
         assert part2.dropped > 0
+    asyncio.run(go())
+
+
+@NATIVE
+@pytest.mark.parametrize("kind", ["closed", "open"])
+def test_a_c_loops_windows_hold_exactly_what_completed_in_them(null_server: str, kind: str) -> None:
+    """The C loops' completions wait in C until Python takes them (every 10 ms); each cut takes them
+    first (`Recorder.flush`), so no request that completed by an edge is left for the next window."""
+    async def go() -> None:
+        c = GrpcClient(null_server, "tok")
+        await c.open()
+        rec = Recorder(c, open_loop=kind == "open")
+        payloads = [c.prepare("null", "", REQ)]
+        driver = (NativeClosedLoop(c, payloads, rec, 2) if kind == "closed"
+                  else NativeOpenLoop(c, payloads, rec, rate=2000, seed=3))
+        driver.start()
+        rec.reset()
+        total = 0
+        for _ in range(4):
+            await asyncio.sleep(0.15)
+            edge = time.perf_counter_ns()
+            part = rec.cut(edge)
+            total += part.completed
+            assert part.completed > 20 and part.failed == 0
+            with rec.lock:  # what reaches Python after the cut completed after its edge
+                assert rec.flush is not None
+                rec.flush()
+                assert all(end > edge for end in rec._end)
+        await driver.stop()
+        await c.close()
+        assert total <= rec.total_completed
     asyncio.run(go())

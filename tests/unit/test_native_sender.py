@@ -1,6 +1,7 @@
-"""The native gRPC sender (loadgen/clients/_cgrpc.c through loadgen.clients.native_grpc) against a real
-in-process gRPC server (grpcio's, with a generic handler): what it sends, its status codes and
-details, its deadline, an unreachable server, metadata, and many threads on one channel.
+"""The native gRPC sender and its loops (loadgen/clients/_cgrpc*.c through loadgen.clients.native_grpc)
+against a real in-process gRPC server (grpcio's, with a generic handler): what it sends, its status
+codes and details, its deadline, an unreachable server, metadata, many threads on one channel, the
+closed loop's N in flight and the open loop's schedule, cap and drops.
 
 `make test` builds the extension first (tools/build_native.sh); the module is skipped, saying so,
 only where it could not be built. The same sender drives the threaded levels of every integration
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from typing import Any
 
 import grpc
 import pytest
@@ -130,14 +132,15 @@ def test_which_sender_a_client_gets(monkeypatch: pytest.MonkeyPatch) -> None:
         native_grpc.resolve("native", "grpc")
 
 
-def _collect(loop: _cgrpc.Loop, seconds: float) -> tuple[list[tuple[int, int, int, str | None]], int]:
-    """Poll a `_cgrpc.Loop` for `seconds`, then stop it and drain what is in flight."""
-    events: list[tuple[int, int, int, str | None]] = []
+def _collect(loop: _cgrpc.Loop | _cgrpc.OpenLoop, seconds: float) -> tuple[list[Any], int]:
+    """Poll a C loop for `seconds`, then stop it and drain what is in flight."""
+    events: list[Any] = []
     sent = 0
     end = time.monotonic() + seconds
     stopped = False
     while True:
-        got, n = loop.poll(0.01)
+        loop.wait(0.01)
+        got, n = loop.take()
         events += got
         sent += n
         if not stopped and time.monotonic() >= end:
@@ -196,8 +199,62 @@ def test_the_c_loop_deadline_and_a_loop_dropped_with_calls_in_flight(server: tup
     assert {native_grpc.code_name(c) for _, _, c, _ in events} == {"DEADLINE_EXCEEDED"}
     assert all(0.15e9 < lat < 0.9e9 for _, lat, _, _ in events)
     loop = _loop(server[0], [b"hang"], 3, timeout_s=0)  # no deadline: only dropping it ends the calls
-    loop.poll(0.05)
+    loop.wait(0.05)
+    loop.take()
     assert loop.inflight == 3
     t0 = time.monotonic()
     del loop  # cancels the calls in flight and drains them
+    assert time.monotonic() - t0 < 0.5
+
+
+def _open(target: str, payloads: list[bytes], offsets_ms: list[float], period_ms: float, lead_ms: float = 20,
+          max_outstanding: int = 0, timeout_s: float = 5.0) -> tuple[_cgrpc.OpenLoop, list[int], int]:
+    """A C open loop due `lead_ms` from now; also its offsets (ns) and start (perf_counter ns)."""
+    offsets = [round(ms * 1e6) for ms in offsets_ms]
+    start = time.perf_counter_ns() + round(lead_ms * 1e6)
+    channel = native_grpc.NativeChannel(target, INFER_METHOD)
+    return channel.open_loop(payloads, offsets, round(period_ms * 1e6), start, max_outstanding, None,
+                             timeout_s), offsets, start
+
+
+def test_the_c_open_loop_sends_on_its_schedule_whatever_the_answers(server: tuple[str, _Handler]) -> None:
+    target, handler = server
+    before = len(handler.seen)
+    loop, offsets, start = _open(target, [b"ok-a", b"ok-b"], [0, 5, 10, 25], period_ms=40)
+    events, sent = _collect(loop, 0.2)
+    assert len(events) == sent == len(handler.seen) - before >= 12  # ~5 periods of 4
+    dues = [start + offsets[k % 4] + (k // 4) * 40_000_000 for k in range(sent)]
+    for end, latency, service, kind, code, details in events:
+        assert code == 0 and details is None and kind in (0, 1)  # done, on time or late
+        # latency runs from the due time, service time from the send, which is never before it
+        assert 0 < service <= latency and end - latency in dues
+    assert [r for r, _ in handler.seen[before:before + 4]] == [b"ok-a", b"ok-b", b"ok-a", b"ok-b"]
+
+
+def test_the_c_open_loop_drops_what_is_due_at_the_cap_and_reports_refusals(
+        server: tuple[str, _Handler]) -> None:
+    loop, offsets, start = _open(server[0], [b"hang"], [0, 10, 20, 30], period_ms=40, max_outstanding=1,
+                                 timeout_s=0.3)
+    events, sent = _collect(loop, 0.15)
+    dropped = [e for e in events if e[3] == 2]
+    done = [e for e in events if e[3] != 2]
+    # one call in flight (it hangs past the deadline); each later due time is a drop, stamped with it
+    assert sent == 1 and [native_grpc.code_name(e[4]) for e in done] == ["DEADLINE_EXCEEDED"]
+    assert [e[0] for e in dropped] == [start + offsets[k % 4] + (k // 4) * 40_000_000
+                                       for k in range(1, len(dropped) + 1)]
+    events, sent = _collect(_open(server[0], [b"refuse"], [0], period_ms=10)[0], 0.1)
+    assert sent == len(events) >= 3
+    assert {(native_grpc.code_name(e[4]), e[5]) for e in events} == {
+        ("INVALID_ARGUMENT", "unexpected shape [1,3] for input 'x'")}
+
+
+def test_a_c_open_loop_dropped_with_calls_in_flight_cancels_them(server: tuple[str, _Handler]) -> None:
+    loop, _, _ = _open(server[0], [b"hang"], [0, 1, 2], period_ms=1000, lead_ms=0, timeout_s=0)
+    deadline = time.monotonic() + 2
+    while loop.inflight < 3 and time.monotonic() < deadline:
+        loop.wait(0.01)
+        loop.take()
+    assert loop.inflight == 3 and not loop.finished
+    t0 = time.monotonic()
+    del loop  # stops the sender, cancels the calls in flight and drains them
     assert time.monotonic() - t0 < 0.5

@@ -118,7 +118,9 @@ def test_walks_the_payloads_from_its_offset() -> None:
     ("threads", "concurrency", 64, True, "threads"),
     ("asyncio", "concurrency", 1, True, "asyncio"),
     ("native", "concurrency", 16, True, "native"),
-    ("auto", "request_rate", 0, True, "asyncio"),  # open loops stay on the event loop
+    ("auto", "request_rate", 0, True, "native"),  # the C open loop
+    ("auto", "request_rate", 0, False, "asyncio"),
+    ("threads", "request_rate", 0, True, "asyncio"),  # open loops run on the event loop or in C
     ("threads", "request_rate", 0, False, "asyncio"),
 ])
 def test_which_driver_a_level_gets(driver: str, mode: str, concurrency: int, native: bool,
