@@ -11,7 +11,7 @@
  *       an open loop (NativeOpenLoop): call k is due at start_ns + offsets[k % n] + (k / n) * period_ns,
  *       whatever the answers: perf_analyzer's request-rate mode (perf_analyzer request_rate_worker.cc,
  *       a worker that sleeps until each scheduled time and sends). A sender thread sleeps to each due
- *       time (clock_nanosleep on an absolute CLOCK_MONOTONIC time, timer slack 1 ns) and starts the
+ *       time (a timed wait to an absolute CLOCK_MONOTONIC time, timer slack 1 ns) and starts the
  *       call; a receiver thread owns the completion queue and stamps completions. A call sent more than
  *       1 ms after its due time is marked late; one due while max_outstanding are in flight is dropped.
  *
@@ -21,6 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -255,9 +256,15 @@ typedef struct {
     Rpc **idle;
     int n_idle;
     int sending; /* under c.sink.mu: the sender thread is still sending (the receiver exits after it, when idle) */
+    pthread_mutex_t sleep_mu; /* the sender sleeps on sleep_cv (CLOCK_MONOTONIC) until due or stopped */
+    pthread_cond_t sleep_cv;
     pthread_t sender, receiver;
     int running;
 } OpenLoop;
+
+/* the receiver looks at stop/cancel this often when nothing completes (a stop with nothing in flight
+ * ends the loop within it); longer than LOOP_TICK_NS, as nothing else wakes it between requests */
+#define OPEN_TICK_NS 50000000
 
 #define DELAY_TOLERANCE_NS 1000000 /* as loadgen/drivers.py DELAY_TOLERANCE_NS (perf_analyzer's 1 ms) */
 
@@ -280,17 +287,22 @@ static Rpc *open_take_locked(OpenLoop *self) {
     return r;
 }
 
-/* sleep to `target` on CLOCK_MONOTONIC, waking at least every tick to look at the stop flag;
- * 0 when stopped first */
+/* sleep to `target` on CLOCK_MONOTONIC (a timed wait that stop() cuts short); 0 when stopped first */
 static int open_sleep_until(OpenLoop *self, int64_t target) {
-    for (;;) {
-        if (self->c.stopping) return 0;
-        int64_t now = now_ns();
-        if (now >= target) return 1;
-        int64_t until = target - now > LOOP_TICK_NS ? now + LOOP_TICK_NS : target;
-        struct timespec ts = {(time_t)(until / 1000000000), (long)(until % 1000000000)};
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    }
+    struct timespec ts = {(time_t)(target / 1000000000), (long)(target % 1000000000)};
+    pthread_mutex_lock(&self->sleep_mu);
+    while (!self->c.stopping && now_ns() < target)
+        if (pthread_cond_timedwait(&self->sleep_cv, &self->sleep_mu, &ts) == ETIMEDOUT) break;
+    int go = !self->c.stopping;
+    pthread_mutex_unlock(&self->sleep_mu);
+    return go;
+}
+
+static void open_stop(OpenLoop *self) {
+    pthread_mutex_lock(&self->sleep_mu);
+    self->c.stopping = 1;
+    pthread_cond_broadcast(&self->sleep_cv);
+    pthread_mutex_unlock(&self->sleep_mu);
 }
 
 static void *open_send_main(void *arg) {
@@ -348,7 +360,7 @@ static void *open_receive_main(void *arg) {
         int64_t t;
         grpc_status_code status;
         grpc_slice details;
-        Rpc *r = common_next(&self->c, now_ns() + LOOP_TICK_NS, &t, &status, &details, &stop);
+        Rpc *r = common_next(&self->c, now_ns() + OPEN_TICK_NS, &t, &status, &details, &stop);
         if (r == NULL) continue;
         Event e = {t, t - r->target, t - r->t0, status, r->late ? EV_LATE : EV_DONE, details};
         pthread_mutex_lock(&sink->mu);
@@ -393,10 +405,16 @@ static int OpenLoop_init(OpenLoop *self, PyObject *args, PyObject *kwargs) {
     self->start_ns = start_ns;
     self->max_outstanding = max_outstanding;
     if (common_init(&self->c, owner, payloads, metadata, timeout_s) < 0) return -1;
+    pthread_mutex_init(&self->sleep_mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&self->sleep_cv, &attr);
+    pthread_condattr_destroy(&attr);
     self->sending = 1;
     if (start_thread(&self->receiver, open_receive_main, self) < 0) return -1;
     if (start_thread(&self->sender, open_send_main, self) < 0) {
-        self->c.stopping = 1;
+        open_stop(self);
         self->sending = 0;
         Py_BEGIN_ALLOW_THREADS
         pthread_join(self->receiver, NULL);
@@ -409,13 +427,17 @@ static int OpenLoop_init(OpenLoop *self, PyObject *args, PyObject *kwargs) {
 
 static void OpenLoop_dealloc(OpenLoop *self) {
     if (self->running) {
-        self->c.stopping = 1;
+        open_stop(self);
         Py_BEGIN_ALLOW_THREADS
         pthread_join(self->sender, NULL);
         self->c.cancelling = 1; /* the receiver cancels the calls in flight, drains them and exits */
         pthread_join(self->receiver, NULL);
         Py_END_ALLOW_THREADS
         self->running = 0;
+    }
+    if (self->c.cq != NULL) {
+        pthread_mutex_destroy(&self->sleep_mu);
+        pthread_cond_destroy(&self->sleep_cv);
     }
     common_free(&self->c);
     for (int i = 0; i < self->n_slots; i++) free(self->slots[i]);
@@ -460,6 +482,11 @@ static PyObject *any_stop(AnyLoop *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+static PyObject *OpenLoop_stop(OpenLoop *self, PyObject *unused) {
+    open_stop(self);
+    Py_RETURN_NONE;
+}
+
 static PyObject *any_inflight(AnyLoop *self, void *unused) { return sink_inflight(&self->c.sink); }
 
 static PyObject *any_finished(AnyLoop *self, void *unused) { return sink_finished(&self->c.sink); }
@@ -478,7 +505,7 @@ static PyMethodDef OpenLoop_methods[] = {
     {"take", (PyCFunction)OpenLoop_take, METH_NOARGS,
      "take() -> (events, sent): the events since the last take, each (end_ns, latency_ns, service_ns, kind, code, "
      "details); kind 0 on time, 1 sent late, 2 dropped (end_ns: its due time)."},
-    {"stop", (PyCFunction)any_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
+    {"stop", (PyCFunction)OpenLoop_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef any_getset[] = {
