@@ -224,14 +224,18 @@ void payloads_free(grpc_slice **payloads, Py_ssize_t *n) {
 
 /* ---- the sink: events from a loop's C threads, taken by Python in batches ---- */
 
-void sink_init(Sink *s) {
-    memset(s, 0, sizeof *s);
-    pthread_mutex_init(&s->mu, NULL);
+void monotonic_cond_init(pthread_cond_t *cv) {
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &attr);
+    pthread_cond_init(cv, &attr);
     pthread_condattr_destroy(&attr);
+}
+
+void sink_init(Sink *s) {
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    monotonic_cond_init(&s->cv);
 }
 
 void sink_destroy(Sink *s) {

@@ -54,6 +54,7 @@ void payloads_free(grpc_slice **payloads, Py_ssize_t *n);
 int64_t now_ns(void);
 gpr_timespec after_ns(int64_t ns);
 PyObject *details_text(grpc_slice details);
+void monotonic_cond_init(pthread_cond_t *cv); /* a condition variable whose timed waits use CLOCK_MONOTONIC */
 
 #define LOOP_TICK_NS 10000000 /* a loop thread looks at stop/cancel at least this often */
 

@@ -406,11 +406,7 @@ static int OpenLoop_init(OpenLoop *self, PyObject *args, PyObject *kwargs) {
     self->max_outstanding = max_outstanding;
     if (common_init(&self->c, owner, payloads, metadata, timeout_s) < 0) return -1;
     pthread_mutex_init(&self->sleep_mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&self->sleep_cv, &attr);
-    pthread_condattr_destroy(&attr);
+    monotonic_cond_init(&self->sleep_cv);
     self->sending = 1;
     if (start_thread(&self->receiver, open_receive_main, self) < 0) return -1;
     if (start_thread(&self->sender, open_send_main, self) < 0) {
