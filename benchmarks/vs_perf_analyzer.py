@@ -91,11 +91,12 @@ def server(kind: str, server_cpus: str) -> Iterator[str]:
         proc.wait(60)
 
 
-def server_count(url: str, model: str) -> int:
-    """Successful requests the server counted so far (its statistics)."""
+def server_counts(url: str, model: str) -> tuple[int, int, int]:
+    """What the server counted so far (its statistics): successful requests, inferences, executions."""
     with grpcclient.InferenceServerClient(url) as c:
-        stats = c.get_inference_statistics(model, as_json=True)
-    return int(stats["model_stats"][0]["inference_stats"]["success"].get("count", 0))
+        stats = c.get_inference_statistics(model, as_json=True)["model_stats"][0]
+    return (int(stats["inference_stats"]["success"].get("count", 0)), int(stats.get("inference_count", 0)),
+            int(stats.get("execution_count", 0)))
 
 
 def children_cpu_s() -> float:
@@ -117,15 +118,18 @@ def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float],
         else:
             cmd = [sys.executable, "-m", "saturate", "load", *base, "--json", f"{out}.json", "--quiet",
                    "--driver", driver, "--sender", sender]
-        before_n, before_cpu = server_count(url, model), children_cpu_s()
+        before, before_cpu = server_counts(url, model), children_cpu_s()
         res = subprocess.run(["taskset", "-c", tool_cpu, *cmd], cwd=REPO, capture_output=True, text=True,
                              timeout=600)
-        cpu_s, n = children_cpu_s() - before_cpu, server_count(url, model) - before_n
+        cpu_s, after = children_cpu_s() - before_cpu, server_counts(url, model)
+        n, inferences, executions = (a - b for a, b in zip(after, before, strict=True))
         if res.returncode != 0:
             print(f"  {tool} {kind}={value:g}: exit {res.returncode}: "
                   f"{(res.stderr or res.stdout).strip().splitlines()[-1:]}", file=sys.stderr)
             return None
-        row: dict[str, float] = {"cpu_us_per_req": 1e6 * cpu_s / n if n else float("nan")}
+        row: dict[str, float] = {"cpu_us_per_req": 1e6 * cpu_s / n if n else float("nan"),
+                                 # the server's average batch over the run (its dynamic batcher's work)
+                                 "batch": inferences / executions if executions else float("nan")}
         if tool.startswith("pa"):
             with open(f"{out}.csv") as fh:
                 (r,) = list(csv.DictReader(fh))[:1]
@@ -218,6 +222,14 @@ def main() -> int:
                   ratio(med(sat, "cpu_us_per_req"), pa_cpu), f"{med(sat, 'window_cpu'):.0f}",
                   f"{med(sat, 'due_p50'):.0f}" if lk == "r" else "-"]
         print("| " + " | ".join(cells) + " |")
+    print("\nThe server's average batch over each tool's runs (inference_count / execution_count of its "
+          "statistics; medians):\n")
+    print("| server | level | PA sync | PA async | saturate |\n|---|---|---|---|---|")
+    for kind, lk, lv in order:
+        sync, asy, sat = (results[(kind, lk, lv, t)] for t in ("pa_sync", "pa_async", "saturate"))
+        level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
+        cells = [f"{med(rows, 'batch'):.2f}" if rows else "-" for rows in (sync, asy, sat)]
+        print(f"| {kind} | {level} | " + " | ".join(cells) + " |")
     return 0
 
 
