@@ -34,8 +34,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from loadgen.clients.grpc_client import GrpcClient
-from loadgen.clients.native_grpc import code_name
-from loadgen.drivers import FAILURE_BACKOFF_S, LoopState, OpenLoop, Recorder
+from loadgen.clients.native_grpc import noted
+from loadgen.drivers import DELAY_TOLERANCE_NS, FAILURE_BACKOFF_S, LoopState, OpenLoop, Recorder
 
 if TYPE_CHECKING:
     from loadgen.clients import _cgrpc
@@ -49,9 +49,8 @@ ON_TIME, LATE, DROPPED = 0, 1, 2
 def _collect(loop: _cgrpc.Loop | _cgrpc.OpenLoop, recorder: Recorder, take: Callable[[], int],
              stopped: Callable[[], bool]) -> None:
     """The collector thread: every POLL_S (sooner when a batch is ready) record what the C loop has
-    done; the recorder also takes it at each window edge (`Recorder.flush`). Ends when the loop has
-    stopped and everything it did is recorded."""
-    recorder.flush = take
+    done; the recorder also takes it at each window edge (`Recorder.flush`, set by the driver's start
+    before the first edge). Ends when the loop has stopped and everything it did is recorded."""
     while True:
         loop.wait(POLL_S)
         with recorder.lock:
@@ -79,6 +78,7 @@ class NativeClosedLoop(LoopState[threading.Thread]):
         self._stop = False
         self._loop = client.native_loop(self.payloads, self.concurrency, FAILURE_BACKOFF_S, self.offset,
                                         self.stride)
+        self.recorder.flush = self._take
         self._workers = [threading.Thread(target=self._collect, args=(self._loop,), daemon=True,
                                           name="saturate-native-loop")]
         self._workers[0].start()
@@ -94,15 +94,14 @@ class NativeClosedLoop(LoopState[threading.Thread]):
 
     def _take(self) -> int:
         """Record what the C loop has completed (under the recorder's lock); how many events."""
-        rec, note = self.recorder, self.client.errors.note
+        rec, errors = self.recorder, self.client.errors
         events, sent = self._loop.take()
         rec.sent += sent
         for end, latency, code, details in events:
             if code == 0:
                 rec.ok(end, latency)
             else:
-                name = code_name(code)
-                rec.fail(end, note(name, details or name))
+                rec.fail(end, noted(errors, code, details))
         return len(events)
 
 
@@ -115,7 +114,8 @@ class NativeOpenLoop(OpenLoop):
         self._stop = False
         t0 = time.perf_counter_ns() if start_ns is None else start_ns
         self._loop = client.native_open_loop(self.payloads, self.offsets.tolist(), self.period_ns, t0,
-                                             self.max_outstanding)
+                                             self.max_outstanding, DELAY_TOLERANCE_NS)
+        self.recorder.flush = self._take
         self._collector = threading.Thread(target=self._collect, args=(self._loop,), daemon=True,
                                            name="saturate-native-open-loop")
         self._collector.start()
@@ -131,7 +131,7 @@ class NativeOpenLoop(OpenLoop):
 
     def _take(self) -> int:
         """Record what the C loop has sent, completed and dropped (under the recorder's lock)."""
-        rec, note = self.recorder, self.client.errors.note
+        rec, errors = self.recorder, self.client.errors
         events, sent = self._loop.take()
         rec.sent += sent
         self.sent += sent
@@ -141,6 +141,5 @@ class NativeOpenLoop(OpenLoop):
             elif code == 0:
                 rec.ok_open(end, latency, service, kind == LATE)
             else:
-                name = code_name(code)
-                rec.fail(end, note(name, details or name))
+                rec.fail(end, noted(errors, code, details))
         return len(events)

@@ -7,13 +7,13 @@
  *       (perf_analyzer concurrency_worker.cc). One thread owns the queue: it starts the N calls, takes
  *       each completion, stamps it (CLOCK_MONOTONIC, the clock of time.perf_counter_ns) and sends that
  *       slot's next call at once. After a connection-level failure a slot waits backoff_s.
- *   OpenLoop(channel, payloads, offsets_ns, period_ns, start_ns, max_outstanding, timeout_s, metadata)
+ *   OpenLoop(channel, payloads, offsets_ns, period_ns, start_ns, max_outstanding, late_ns, timeout_s, metadata)
  *       an open loop (NativeOpenLoop): call k is due at start_ns + offsets[k % n] + (k / n) * period_ns,
  *       whatever the answers: perf_analyzer's request-rate mode (perf_analyzer request_rate_worker.cc,
  *       a worker that sleeps until each scheduled time and sends). A sender thread sleeps to each due
  *       time (a timed wait to an absolute CLOCK_MONOTONIC time, timer slack 1 ns) and starts the
  *       call; a receiver thread owns the completion queue and stamps completions. A call sent more than
- *       1 ms after its due time is marked late; one due while max_outstanding are in flight is dropped.
+ *       late_ns after its due time is marked late; one due while max_outstanding are in flight is dropped.
  *
  * Both: wait(max_wait_s) waits for a batch, take() takes the events; stop() sends no more, the calls
  * in flight still complete; dropping the object cancels those, then joins the threads. */
@@ -94,9 +94,46 @@ static Event refused(int64_t t) {
     return e;
 }
 
-static void cancel_busy(Rpc **slots, int n) {
-    for (int i = 0; i < n; i++)
-        if (slots[i]->busy) grpc_call_cancel(slots[i]->call, NULL);
+/* a loop's calls: every slot made so far, each its own allocation (gRPC writes into a slot while its
+ * call is in flight, so slots never move), and a stack of the idle ones (the open loop's) */
+typedef struct {
+    Rpc **slots;
+    int n_slots, cap;
+    Rpc **idle;
+    int n_idle;
+} Pool;
+
+static Rpc *pool_add(Pool *p) {
+    if (p->n_slots == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 64;
+        Rpc **slots = realloc(p->slots, (size_t)cap * sizeof(Rpc *));
+        Rpc **idle = slots == NULL ? NULL : realloc(p->idle, (size_t)cap * sizeof(Rpc *));
+        if (idle == NULL) abort(); /* out of memory in the load generator: nothing sensible to do */
+        p->slots = slots;
+        p->idle = idle;
+        p->cap = cap;
+    }
+    Rpc *r = calloc(1, sizeof(Rpc));
+    if (r == NULL) abort();
+    r->index = p->n_slots;
+    p->slots[p->n_slots++] = r;
+    return r;
+}
+
+static Rpc *pool_take(Pool *p) { return p->n_idle > 0 ? p->idle[--p->n_idle] : pool_add(p); }
+
+static void pool_put(Pool *p, Rpc *r) { p->idle[p->n_idle++] = r; }
+
+static void pool_cancel_busy(Pool *p) {
+    for (int i = 0; i < p->n_slots; i++)
+        if (p->slots[i]->busy) grpc_call_cancel(p->slots[i]->call, NULL);
+}
+
+static void pool_free(Pool *p) {
+    for (int i = 0; i < p->n_slots; i++) free(p->slots[i]);
+    free(p->slots);
+    free(p->idle);
+    memset(p, 0, sizeof *p);
 }
 
 /* ---- Loop: the closed loop ---- */
@@ -104,8 +141,7 @@ static void cancel_busy(Rpc **slots, int n) {
 typedef struct {
     PyObject_HEAD
     Common c;
-    Rpc **slots;
-    int n_slots;
+    Pool pool; /* one slot per call in flight, made at the start */
     int64_t backoff_ns;
     pthread_t thread;
     int running; /* the thread was started and not joined */
@@ -117,7 +153,7 @@ static int backs_off(grpc_status_code s) {
 
 /* start slot i's next call at `t` (loop thread); a call the core refuses is an INTERNAL event and backs off */
 static void loop_send(Loop *self, int i, int64_t t) {
-    Rpc *r = self->slots[i];
+    Rpc *r = self->pool.slots[i];
     grpc_slice body = self->c.payloads[r->next % self->c.n_payloads];
     r->next++;
     r->t0 = t;
@@ -140,14 +176,14 @@ static void *loop_main(void *arg) {
     Loop *self = (Loop *)arg;
     int busy = 0, cancelled = 0, stop = 0;
     int64_t t = now_ns();
-    for (int i = 0; i < self->n_slots && !self->c.stopping; i++) {
+    for (int i = 0; i < self->pool.n_slots && !self->c.stopping; i++) {
         loop_send(self, i, t);
-        busy += self->slots[i]->busy;
+        busy += self->pool.slots[i]->busy;
     }
     while (!stop) {
         int64_t wake = t + LOOP_TICK_NS;
-        for (int i = 0; i < self->n_slots; i++) { /* slots backing off: send again when due */
-            Rpc *r = self->slots[i];
+        for (int i = 0; i < self->pool.n_slots; i++) { /* slots backing off: send again when due */
+            Rpc *r = self->pool.slots[i];
             if (r->busy || r->resume_at == 0) continue;
             if (self->c.stopping) r->resume_at = 0;
             else if (r->resume_at <= t) {
@@ -157,7 +193,7 @@ static void *loop_main(void *arg) {
         }
         if (self->c.cancelling && !cancelled) {
             cancelled = 1;
-            cancel_busy(self->slots, self->n_slots);
+            pool_cancel_busy(&self->pool);
         }
         if (busy == 0 && self->c.stopping) break;
         grpc_status_code status;
@@ -181,22 +217,6 @@ static void *loop_main(void *arg) {
     return NULL;
 }
 
-static Rpc **slots_alloc(int n) {
-    Rpc **slots = PyMem_Calloc((size_t)n, sizeof(Rpc *));
-    for (int i = 0; i < n; i++) {
-        slots[i] = PyMem_Calloc(1, sizeof(Rpc));
-        slots[i]->index = i;
-    }
-    return slots;
-}
-
-static void slots_free(Rpc ***slots, int *n) {
-    for (int i = 0; i < *n; i++) PyMem_Free((*slots)[i]);
-    PyMem_Free(*slots);
-    *slots = NULL;
-    *n = 0;
-}
-
 static int start_thread(pthread_t *thread, void *(*main)(void *), void *arg) {
     if (pthread_create(thread, NULL, main, arg) == 0) return 0;
     PyErr_SetString(PyExc_OSError, "could not start a loop thread");
@@ -218,9 +238,7 @@ static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
         return -1;
     }
     if (common_init(&self->c, owner, payloads, metadata, timeout_s) < 0) return -1;
-    self->slots = slots_alloc(concurrency);
-    for (int i = 0; i < concurrency; i++) self->slots[i]->next = offset + (Py_ssize_t)i * stride;
-    self->n_slots = concurrency;
+    for (int i = 0; i < concurrency; i++) pool_add(&self->pool)->next = offset + (Py_ssize_t)i * stride;
     self->backoff_ns = (int64_t)(backoff_s * 1e9);
     if (start_thread(&self->thread, loop_main, self) < 0) return -1;
     self->running = 1;
@@ -237,7 +255,7 @@ static void Loop_dealloc(Loop *self) {
         self->running = 0;
     }
     common_free(&self->c);
-    slots_free(&self->slots, &self->n_slots);
+    pool_free(&self->pool);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -250,11 +268,8 @@ typedef struct {
     Py_ssize_t n_offsets;
     int64_t period_ns, start_ns;
     int max_outstanding; /* 0: no cap */
-    /* the slot pool, under c.sink.mu: every slot ever made, and a stack of the idle ones */
-    Rpc **slots;
-    int n_slots, cap_slots;
-    Rpc **idle;
-    int n_idle;
+    int64_t late_ns;     /* a send this long after its due time is late (loadgen/drivers.py DELAY_TOLERANCE_NS) */
+    Pool pool; /* under c.sink.mu: grows to the most calls in flight at once */
     int sending; /* under c.sink.mu: the sender thread is still sending (the receiver exits after it, when idle) */
     pthread_mutex_t sleep_mu; /* the sender sleeps on sleep_cv (CLOCK_MONOTONIC) until due or stopped */
     pthread_cond_t sleep_cv;
@@ -265,27 +280,6 @@ typedef struct {
 /* the receiver looks at stop/cancel this often when nothing completes (a stop with nothing in flight
  * ends the loop within it); longer than LOOP_TICK_NS, as nothing else wakes it between requests */
 #define OPEN_TICK_NS 50000000
-
-#define DELAY_TOLERANCE_NS 1000000 /* as loadgen/drivers.py DELAY_TOLERANCE_NS (perf_analyzer's 1 ms) */
-
-/* an idle slot, made when none is (mu held) */
-static Rpc *open_take_locked(OpenLoop *self) {
-    if (self->n_idle > 0) return self->idle[--self->n_idle];
-    if (self->n_slots == self->cap_slots) {
-        int cap = self->cap_slots ? 2 * self->cap_slots : 64;
-        Rpc **grown = realloc(self->slots, (size_t)cap * sizeof(Rpc *));
-        Rpc **idle = realloc(self->idle, (size_t)cap * sizeof(Rpc *));
-        if (grown == NULL || idle == NULL) abort(); /* out of memory in the load generator */
-        self->slots = grown;
-        self->idle = idle;
-        self->cap_slots = cap;
-    }
-    Rpc *r = calloc(1, sizeof(Rpc));
-    if (r == NULL) abort();
-    r->index = self->n_slots;
-    self->slots[self->n_slots++] = r;
-    return r;
-}
 
 /* sleep to `target` on CLOCK_MONOTONIC (a timed wait that stop() cuts short); 0 when stopped first */
 static int open_sleep_until(OpenLoop *self, int64_t target) {
@@ -320,21 +314,21 @@ static void *open_send_main(void *arg) {
             pthread_mutex_unlock(&sink->mu);
             continue;
         }
-        Rpc *r = open_take_locked(self);
+        Rpc *r = pool_take(&self->pool);
         sink->sent++;
         sink->inflight++;
         r->busy = 1;
         pthread_mutex_unlock(&sink->mu);
         r->target = target;
         r->t0 = t;
-        r->late = t - target > DELAY_TOLERANCE_NS;
+        r->late = t - target > self->late_ns;
         if (common_start(&self->c, r, self->c.payloads[k % self->c.n_payloads]) == GRPC_CALL_OK) continue;
         rpc_finish(r);
         grpc_slice_unref(r->details);
         pthread_mutex_lock(&sink->mu);
         r->busy = 0;
         sink->inflight--;
-        self->idle[self->n_idle++] = r;
+        pool_put(&self->pool, r);
         sink_push_locked(sink, refused(t));
         pthread_mutex_unlock(&sink->mu);
     }
@@ -353,7 +347,7 @@ static void *open_receive_main(void *arg) {
         int done = sink->inflight == 0 && !self->sending;
         if (self->c.cancelling && !cancelled) {
             cancelled = 1;
-            cancel_busy(self->slots, self->n_slots);
+            pool_cancel_busy(&self->pool);
         }
         pthread_mutex_unlock(&sink->mu);
         if (done) break;
@@ -365,7 +359,7 @@ static void *open_receive_main(void *arg) {
         Event e = {t, t - r->target, t - r->t0, status, r->late ? EV_LATE : EV_DONE, details};
         pthread_mutex_lock(&sink->mu);
         sink->inflight--;
-        self->idle[self->n_idle++] = r;
+        pool_put(&self->pool, r);
         sink_push_locked(sink, e);
         pthread_mutex_unlock(&sink->mu);
     }
@@ -375,13 +369,14 @@ static void *open_receive_main(void *arg) {
 
 static int OpenLoop_init(OpenLoop *self, PyObject *args, PyObject *kwargs) {
     PyObject *owner, *payloads, *offsets, *metadata = Py_None;
-    long long period_ns, start_ns;
+    long long period_ns, start_ns, late_ns;
     int max_outstanding;
     double timeout_s;
     static char *names[] = {"channel", "payloads", "offsets_ns", "period_ns", "start_ns", "max_outstanding",
-                            "timeout_s", "metadata", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLid|O", names, &ChannelType, &owner, &payloads, &offsets,
-                                     &period_ns, &start_ns, &max_outstanding, &timeout_s, &metadata))
+                            "late_ns", "timeout_s", "metadata", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLiLd|O", names, &ChannelType, &owner, &payloads,
+                                     &offsets, &period_ns, &start_ns, &max_outstanding, &late_ns, &timeout_s,
+                                     &metadata))
         return -1;
     PyObject *seq = PySequence_Fast(offsets, "offsets_ns must be a sequence of int");
     if (seq == NULL) return -1;
@@ -404,6 +399,7 @@ static int OpenLoop_init(OpenLoop *self, PyObject *args, PyObject *kwargs) {
     self->period_ns = period_ns;
     self->start_ns = start_ns;
     self->max_outstanding = max_outstanding;
+    self->late_ns = late_ns;
     if (common_init(&self->c, owner, payloads, metadata, timeout_s) < 0) return -1;
     pthread_mutex_init(&self->sleep_mu, NULL);
     monotonic_cond_init(&self->sleep_cv);
@@ -411,7 +407,9 @@ static int OpenLoop_init(OpenLoop *self, PyObject *args, PyObject *kwargs) {
     if (start_thread(&self->receiver, open_receive_main, self) < 0) return -1;
     if (start_thread(&self->sender, open_send_main, self) < 0) {
         open_stop(self);
+        pthread_mutex_lock(&self->c.sink.mu);
         self->sending = 0;
+        pthread_mutex_unlock(&self->c.sink.mu);
         Py_BEGIN_ALLOW_THREADS
         pthread_join(self->receiver, NULL);
         Py_END_ALLOW_THREADS
@@ -436,9 +434,7 @@ static void OpenLoop_dealloc(OpenLoop *self) {
         pthread_cond_destroy(&self->sleep_cv);
     }
     common_free(&self->c);
-    for (int i = 0; i < self->n_slots; i++) free(self->slots[i]);
-    free(self->slots);
-    free(self->idle);
+    pool_free(&self->pool);
     PyMem_Free(self->offsets);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }

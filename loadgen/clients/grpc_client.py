@@ -189,10 +189,11 @@ class GrpcClient:
                                  self.request_timeout_s, backoff_s, offset, stride)
 
     def native_open_loop(self, payloads: Sequence[Payload], offsets_ns: Sequence[int], period_ns: int,
-                         start_ns: int, max_outstanding: int) -> _cgrpc.OpenLoop:
+                         start_ns: int, max_outstanding: int, late_ns: int) -> _cgrpc.OpenLoop:
         """The C open loop on the native channel (loadgen.native_loop), same request, token, deadline."""
         return self._native_channel().open_loop([p[0] for p in payloads], offsets_ns, period_ns, start_ns,
-                                                max_outstanding, self._infer_metadata, self.request_timeout_s)
+                                                max_outstanding, late_ns, self._infer_metadata,
+                                                self.request_timeout_s)
 
     async def infer_checked(self, payload: Payload) -> service_pb2.ModelInferResponse:
         """One request with the answer parsed (pre-flight); raises ModelError if the server refuses it."""

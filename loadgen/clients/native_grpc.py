@@ -72,18 +72,24 @@ class NativeChannel:
                            offset, stride)
 
     def open_loop(self, payloads: Sequence[bytes], offsets_ns: Sequence[int], period_ns: int, start_ns: int,
-                  max_outstanding: int, metadata: tuple[tuple[str, str], ...] | None,
+                  max_outstanding: int, late_ns: int, metadata: tuple[tuple[str, str], ...] | None,
                   timeout_s: float | None) -> _cgrpc.OpenLoop:
         """An open loop: call k due at start_ns + offsets_ns[k % n] + (k // n) * period_ns
         (loadgen.native_loop)."""
         assert _cgrpc is not None, NATIVE_MISSING
         return _cgrpc.OpenLoop(self._channel, payloads, offsets_ns, period_ns, start_ns, max_outstanding,
-                               timeout_s or 0.0, metadata)
+                               late_ns, timeout_s or 0.0, metadata)
 
 
 def code_name(code: int) -> str:
     """gRPC's name for a numeric status code ("UNAVAILABLE", ...)."""
     return _CODE_NAMES.get(code, "UNKNOWN")
+
+
+def noted(errors: ErrorLog, code: int, details: str | None) -> str:
+    """A failed native call's status, noted in `errors` (its details, else its name); its name."""
+    name = code_name(code)
+    return errors.note(name, details or name)
 
 
 class NativeBlockingGrpc:
@@ -96,10 +102,7 @@ class NativeBlockingGrpc:
 
     def infer(self, payload: Payload) -> str | None:
         failed = self._call(payload[0], self._timeout)
-        if failed is None:
-            return None
-        code = code_name(failed[0])
-        return self._errors.note(code, failed[1] or code)
+        return None if failed is None else noted(self._errors, *failed)
 
     def close(self) -> None:
         """Drop this thread's caller; the channel goes with the last one."""

@@ -22,6 +22,7 @@ import pytest
 from loadgen.clients import native_grpc
 from loadgen.clients.base import ErrorLog
 from loadgen.clients.grpc_client import INFER_METHOD
+from loadgen.drivers import DELAY_TOLERANCE_NS
 from saturate.errors import ConfigError
 
 if native_grpc.native_missing() is not None:
@@ -213,8 +214,8 @@ def _open(target: str, payloads: list[bytes], offsets_ms: list[float], period_ms
     offsets = [round(ms * 1e6) for ms in offsets_ms]
     start = time.perf_counter_ns() + round(lead_ms * 1e6)
     channel = native_grpc.NativeChannel(target, INFER_METHOD)
-    return channel.open_loop(payloads, offsets, round(period_ms * 1e6), start, max_outstanding, None,
-                             timeout_s), offsets, start
+    return channel.open_loop(payloads, offsets, round(period_ms * 1e6), start, max_outstanding,
+                             DELAY_TOLERANCE_NS, None, timeout_s), offsets, start
 
 
 def test_the_c_open_loop_sends_on_its_schedule_whatever_the_answers(server: tuple[str, _Handler]) -> None:
