@@ -19,10 +19,11 @@ longer read.
 
 The open loop (`NativeOpenLoop`, request-rate levels and recorded schedules) keeps
 :class:`loadgen.drivers.OpenLoop`'s schedule and rules: call k is due at its fixed time whatever the
-answers; a C thread sleeps to each due time and sends (perf_analyzer's request-rate mode, perf_analyzer
-`request_rate_worker.cc`), a second one completes the calls; latency runs from the due time, service
-time from the actual send; a send more than 1 ms late is `delayed`, one due while
-``--max-outstanding`` are in flight is `dropped`. No Python runs between a due time and its send.
+answers; a C thread (loadgen/clients/_cgrpc_open.c) sleeps to each due time and sends (perf_analyzer's
+request-rate mode, perf_analyzer `request_rate_worker.cc`), a second one completes the calls;
+latency runs from the due time, service time from the actual send; a send more than 1 ms late is
+`delayed`, one due while ``--max-outstanding`` are in flight is `dropped`. No Python runs between a
+due time and its send.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ from typing import TYPE_CHECKING
 
 from loadgen.clients.grpc_client import GrpcClient
 from loadgen.clients.native_grpc import noted
-from loadgen.drivers import DELAY_TOLERANCE_NS, FAILURE_BACKOFF_S, LoopState, OpenLoop, Recorder
+from loadgen.drivers import (
+    BACKOFF_CODES,
+    DELAY_TOLERANCE_NS,
+    FAILURE_BACKOFF_S,
+    LoopState,
+    OpenLoop,
+    Recorder,
+)
 
 if TYPE_CHECKING:
     from loadgen.clients import _cgrpc
@@ -76,8 +84,8 @@ class NativeClosedLoop(LoopState[threading.Thread]):
         client = self.client
         assert isinstance(client, GrpcClient) and client.sender == "native", "--driver native needs it"
         self._stop = False
-        self._loop = client.native_loop(self.payloads, self.concurrency, FAILURE_BACKOFF_S, self.offset,
-                                        self.stride)
+        self._loop = client.native_loop(self.payloads, self.concurrency, FAILURE_BACKOFF_S, BACKOFF_CODES,
+                                        self.offset, self.stride)
         self.recorder.flush = self._take
         self._workers = [threading.Thread(target=self._collect, args=(self._loop,), daemon=True,
                                           name="saturate-native-loop")]

@@ -17,7 +17,7 @@
  *   Caller(channel, metadata)              one thread's completion queue and request metadata
  *   Caller.infer(payload, timeout_s)       None when OK, else (status code, details); timeout 0 = none
  *   Loop, OpenLoop                         the closed and open loops on their own C threads
- *                                          (loadgen/clients/_cgrpc_loops.c)
+ *                                          (loadgen/clients/_cgrpc_loops.c, _cgrpc_open.c)
  *
  * This unit also holds what the loops share: metadata and payloads, one call's ops, and the sink
  * through which their threads hand completions to Python (declared in _cgrpc.h).

@@ -1,6 +1,7 @@
-/* What the two units of saturate's native gRPC sender share: loadgen/clients/_cgrpc.c (the module,
- * Channel, Caller, one call's ops, the event sink) and loadgen/clients/_cgrpc_loops.c (the closed
- * and open loops on their own C threads). Built together by tools/build_native.sh. */
+/* What the three units of saturate's native gRPC sender share: loadgen/clients/_cgrpc.c (the module,
+ * Channel, Caller, one call's ops, the event sink), loadgen/clients/_cgrpc_loops.c (what both loops
+ * are made of, and the closed loop) and loadgen/clients/_cgrpc_open.c (the open loop). Built together
+ * by tools/build_native.sh. */
 #ifndef SATURATE_CGRPC_H
 #define SATURATE_CGRPC_H
 
@@ -91,5 +92,56 @@ void sink_wait(Sink *s, double max_wait_s);
 PyObject *sink_take(Sink *s, int open_loop);
 PyObject *sink_inflight(Sink *s);
 PyObject *sink_finished(Sink *s);
+
+/* ---- what both loops are made of (loadgen/clients/_cgrpc_loops.c) ---- */
+
+/* what both loops hold after their object head: the channel, the request, the sink and the stop flags */
+typedef struct {
+    Channel *owner;
+    grpc_completion_queue *cq;
+    grpc_metadata *metadata;
+    size_t n_metadata;
+    grpc_slice *payloads;
+    Py_ssize_t n_payloads;
+    double timeout_s;
+    Sink sink;
+    volatile int stopping;   /* set by Python: send no more */
+    volatile int cancelling; /* set by dealloc: cancel what is in flight */
+} Common;
+
+int common_init(Common *c, PyObject *owner, PyObject *payloads, PyObject *metadata, double timeout_s);
+void common_free(Common *c);
+grpc_call_error common_start(Common *c, Rpc *r, grpc_slice body);
+/* one completion off the queue (receiving thread): the slot, its status and details; NULL when the
+ * queue timed out (*stop = 0) or shut down (*stop = 1) */
+Rpc *common_next(Common *c, int64_t wake_ns, int64_t *t, grpc_status_code *status, grpc_slice *details, int *stop);
+Event refused(int64_t t); /* the event of a call the core would not start */
+int start_thread(pthread_t *thread, void *(*main)(void *), void *arg); /* -1 with a Python error */
+
+/* a loop's calls: every slot made so far, each its own allocation (gRPC writes into a slot while its
+ * call is in flight, so slots never move), and a stack of the idle ones (the open loop's) */
+typedef struct {
+    Rpc **slots;
+    int n_slots, cap;
+    Rpc **idle;
+    int n_idle;
+} Pool;
+
+Rpc *pool_add(Pool *p);
+Rpc *pool_take(Pool *p); /* an idle slot, else a new one */
+void pool_put(Pool *p, Rpc *r);
+void pool_cancel_busy(Pool *p);
+void pool_free(Pool *p);
+
+/* what Python calls on either loop */
+typedef struct {
+    PyObject_HEAD
+    Common c;
+} AnyLoop;
+
+PyObject *any_wait(AnyLoop *self, PyObject *args);
+PyObject *take_events(AnyLoop *self, int open_loop);
+extern PyGetSetDef any_getset[];
+#define LOOP_WAIT_DOC "wait(max_wait_s): until a batch of events is ready or the loop finished, at most max_wait_s (GIL released)."
 
 #endif

@@ -12,7 +12,8 @@ class Caller:
 
 class Loop:
     def __init__(self, channel: Channel, payloads: Sequence[bytes], concurrency: int, timeout_s: float,
-                 backoff_s: float, metadata: Sequence[tuple[str, str]] | None = None, offset: int = 0,
+                 backoff_s: float, backoff_codes: Sequence[int],
+                 metadata: Sequence[tuple[str, str]] | None = None, offset: int = 0,
                  stride: int = 1) -> None: ...
     def wait(self, max_wait_s: float, /) -> None: ...
     def take(self) -> tuple[list[tuple[int, int, int, str | None]], int]: ...

@@ -12,7 +12,7 @@ aio client, with the access token as metadata on every call.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -182,11 +182,11 @@ class GrpcClient:
             self._native = NativeChannel(self.url, INFER_METHOD)
         return self._native
 
-    def native_loop(self, payloads: Sequence[Payload], concurrency: int, backoff_s: float, offset: int = 0,
-                    stride: int = 1) -> _cgrpc.Loop:
+    def native_loop(self, payloads: Sequence[Payload], concurrency: int, backoff_s: float,
+                    backoff_codes: Collection[str], offset: int = 0, stride: int = 1) -> _cgrpc.Loop:
         """The C closed loop on the native channel (loadgen.native_loop), same request, token, deadline."""
         return self._native_channel().loop([p[0] for p in payloads], concurrency, self._infer_metadata,
-                                 self.request_timeout_s, backoff_s, offset, stride)
+                                           self.request_timeout_s, backoff_s, backoff_codes, offset, stride)
 
     def native_open_loop(self, payloads: Sequence[Payload], offsets_ns: Sequence[int], period_ns: int,
                          start_ns: int, max_outstanding: int, late_ns: int) -> _cgrpc.OpenLoop:

@@ -14,7 +14,7 @@ grpc.aio.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import grpc
@@ -65,10 +65,13 @@ class NativeChannel:
         return NativeBlockingGrpc(_cgrpc.Caller(self._channel, metadata), timeout_s, errors)
 
     def loop(self, payloads: Sequence[bytes], concurrency: int, metadata: tuple[tuple[str, str], ...] | None,
-             timeout_s: float | None, backoff_s: float, offset: int = 0, stride: int = 1) -> _cgrpc.Loop:
-        """A closed loop of `concurrency` calls in flight on one completion queue (loadgen.native_loop)."""
+             timeout_s: float | None, backoff_s: float, backoff_codes: Collection[str], offset: int = 0,
+             stride: int = 1) -> _cgrpc.Loop:
+        """A closed loop of `concurrency` calls in flight on one completion queue (loadgen.native_loop);
+        a slot waits `backoff_s` after a failure whose status is named in `backoff_codes`."""
         assert _cgrpc is not None, NATIVE_MISSING
-        return _cgrpc.Loop(self._channel, payloads, concurrency, timeout_s or 0.0, backoff_s, metadata,
+        codes = sorted(grpc.StatusCode[name].value[0] for name in backoff_codes)
+        return _cgrpc.Loop(self._channel, payloads, concurrency, timeout_s or 0.0, backoff_s, codes, metadata,
                            offset, stride)
 
     def open_loop(self, payloads: Sequence[bytes], offsets_ns: Sequence[int], period_ns: int, start_ns: int,

@@ -22,7 +22,7 @@ import pytest
 from loadgen.clients import native_grpc
 from loadgen.clients.base import ErrorLog
 from loadgen.clients.grpc_client import INFER_METHOD
-from loadgen.drivers import DELAY_TOLERANCE_NS
+from loadgen.drivers import BACKOFF_CODES, DELAY_TOLERANCE_NS
 from saturate.errors import ConfigError
 
 if native_grpc.native_missing() is not None:
@@ -154,9 +154,9 @@ def _collect(loop: _cgrpc.Loop | _cgrpc.OpenLoop, seconds: float) -> tuple[list[
 
 def _loop(target: str, payloads: list[bytes], concurrency: int, timeout_s: float = 5.0,
           backoff_s: float = 0.01, metadata: tuple[tuple[str, str], ...] | None = None,
-          offset: int = 0) -> _cgrpc.Loop:
+          offset: int = 0, backoff_codes: frozenset[str] = BACKOFF_CODES) -> _cgrpc.Loop:
     channel = native_grpc.NativeChannel(target, INFER_METHOD)
-    return channel.loop(payloads, concurrency, metadata, timeout_s, backoff_s, offset)
+    return channel.loop(payloads, concurrency, metadata, timeout_s, backoff_s, backoff_codes, offset)
 
 
 def test_the_c_loop_keeps_n_in_flight_and_every_send_completes(server: tuple[str, _Handler]) -> None:
@@ -193,6 +193,20 @@ def test_the_c_loop_backs_off_from_an_unreachable_server() -> None:
     events, sent = _collect(_loop(f"127.0.0.1:{port}", [b"ok"], 2, backoff_s=0.05), 0.3)
     assert events and {native_grpc.code_name(c) for _, _, c, _ in events} == {"UNAVAILABLE"}
     assert sent == len(events) <= 2 * (0.3 / 0.05 + 2)  # each slot waits 50 ms between tries
+
+
+def test_the_c_loop_backs_off_only_for_the_codes_python_names() -> None:
+    """The codes come from loadgen.drivers.BACKOFF_CODES, not from a copy in C: with none named, a
+    refused connection is tried again at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    loop = _loop(f"127.0.0.1:{port}", [b"ok"], 2, backoff_s=0.05, backoff_codes=frozenset())
+    events, sent = _collect(loop, 0.3)
+    assert {native_grpc.code_name(c) for _, _, c, _ in events} == {"UNAVAILABLE"}
+    assert sent == len(events) > 2 * (0.3 / 0.05 + 2)
+    with pytest.raises(ValueError, match=r"0\.\.31"):
+        _cgrpc.Loop(_cgrpc.Channel(f"127.0.0.1:{port}", INFER_METHOD), [b"ok"], 1, 1.0, 0.05, [32])
 
 
 def test_the_c_loop_deadline_and_a_loop_dropped_with_calls_in_flight(server: tuple[str, _Handler]) -> None:
