@@ -16,6 +16,7 @@ due time beside it). Numbers only.
     python benchmarks/vs_perf_analyzer.py [--servers null,mlp,particlenet] [--reps 3] [--window-ms 1000]
         [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...]
         [--driver auto] [--sender auto] [--input-data zero|FILE.json]
+        [--serve-args "--max-queue-delay-us 1000"]   (extra `saturate serve` flags for the served models)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import csv
 import json
 import os
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -61,8 +63,9 @@ def cpus() -> tuple[str, str]:
 
 
 @contextmanager
-def server(kind: str, server_cpus: str) -> Iterator[str]:
-    """A running server of `kind` pinned to `server_cpus`; yields its gRPC URL."""
+def server(kind: str, server_cpus: str, serve_args: list[str]) -> Iterator[str]:
+    """A running server of `kind` pinned to `server_cpus` (a served model with `serve_args` added);
+    yields its gRPC URL."""
     if kind == "null":
         port = free_port()
         proc = null_kserve.start(port, cpu=int(server_cpus.split(",")[0]))
@@ -76,7 +79,7 @@ def server(kind: str, server_cpus: str) -> Iterator[str]:
     fd, log_name = tempfile.mkstemp(prefix=f"vs_pa_{kind}_", suffix=".log")
     cmd = ["taskset", "-c", server_cpus, sys.executable, "-m", "saturate", "serve", "--model", kind,
            "--bind", "127.0.0.1", "--grpc-port", str(grpc_port), "--http-port", str(http),
-           "--metrics-port", str(metrics), "--max-batch", "64"]
+           "--metrics-port", str(metrics), "--max-batch", "64", *serve_args]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=fd, stderr=subprocess.STDOUT, start_new_session=True)
     os.close(fd)
     try:
@@ -172,6 +175,9 @@ def main() -> int:
                    "(perf_analyzer: one buffer of random bytes; saturate: uniform [0, 1) floats)")
     p.add_argument("--sender", default="auto", choices=SENDERS,
                    help="saturate load --sender (the threads' gRPC sender: C core or grpcio)")
+    p.add_argument("--serve-args", default="", metavar="FLAGS",
+                   help="extra `saturate serve` flags for the served models, e.g. a dynamic batcher's "
+                   "--max-queue-delay-us (the null server takes none)")
     args = p.parse_args()
     pa = shutil.which("perf_analyzer") or str(REPO / ".venv" / "bin" / "perf_analyzer")
     if not Path(pa).exists():
@@ -188,7 +194,7 @@ def main() -> int:
         levels = ([("c", float(c)) for c in concs.split(",") if c]  # "" = no such levels
                   + [("r", float(r)) for r in rates[kind].split(",") if r])
         order += [(kind, lk, lv) for lk, lv in levels]
-        with server(kind, server_cpus) as url:
+        with server(kind, server_cpus, shlex.split(args.serve_args)) as url:
             for rep in range(args.reps):
                 for lk, lv in levels:
                     tools = ["pa_sync", "pa_async", "saturate"] if lk == "c" else ["pa_sync", "saturate"]
@@ -204,7 +210,8 @@ def main() -> int:
           "perf_analyzer (throughput vs PA's better mode, latency vs PA sync; rates: PA's rate mode, "
           "latency from the actual send as PA counts it, i.e. saturate's service time; saturate's own "
           "latency, from each request's due time, in the last column); "
-          f"saturate --driver {args.driver} --sender {args.sender}.\n")
+          f"saturate --driver {args.driver} --sender {args.sender}; served models: `saturate serve "
+          f"--max-batch 64{' ' + args.serve_args if args.serve_args else ''}`.\n")
     print("| server | level | PA sync infer/s | PA async infer/s | saturate infer/s | ratio | PA p50 µs | "
           "saturate p50 µs | ratio | PA p95 µs | saturate p95 µs | ratio | PA CPU µs/req (leaner mode) | "
           "saturate CPU µs/req | ratio | saturate CPU µs/req in windows | saturate p50 µs from due |")
