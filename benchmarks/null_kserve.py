@@ -88,7 +88,8 @@ class NullModel:
         rid = request_id(request)
         self.ns += time.perf_counter_ns() - t0 + 1000
         # the request's id echoed (perf_analyzer --async matches answers to requests by it)
-        return self.answer + _field3(rid) if rid else self.answer
+        answer: bytes = self.answer + _field3(rid) if rid else self.answer
+        return answer
 
     async def live(self, request: Any, context: Any) -> Any:
         return service_pb2.ServerLiveResponse(live=True)

@@ -68,12 +68,12 @@ def server(kind: str, server_cpus: str, serve_args: list[str]) -> Iterator[str]:
     yields its gRPC URL."""
     if kind == "null":
         port = free_port()
-        proc = null_kserve.start(port, cpu=int(server_cpus.split(",")[0]))
+        null = null_kserve.start(port, cpu=int(server_cpus.split(",")[0]))
         try:
             yield f"127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            proc.wait(10)
+            null.terminate()
+            null.wait(10)
         return
     grpc_port, http, metrics = free_port(), free_port(), free_port()
     fd, log_name = tempfile.mkstemp(prefix=f"vs_pa_{kind}_", suffix=".log")
@@ -137,15 +137,17 @@ def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float],
             with open(f"{out}.csv") as fh:
                 (r,) = list(csv.DictReader(fh))[:1]
             row.update(tput=float(r["Inferences/Second"]), p50=float(r["p50 latency"]),
-                       p95=float(r["p95 latency"]))
+                       p95=float(r["p95 latency"]), avg=float(r["Avg latency"]))
         else:
             (lv,) = json.loads(Path(f"{out}.json").read_text())["levels"]
             # a rate's latency as perf_analyzer counts it: from the actual send (saturate's service
             # time); saturate's own latency runs from the due time, kept as due_p50
             lat = lv["service_latency_us"] if kind == "r" else lv["latency_us"]
             row.update(tput=lv["throughput"]["infer_per_s"], p50=lat["p50"], p95=lat["p95"],
-                       due_p50=lv["latency_us"]["p50"],
+                       avg=lat["avg"], due_p50=lv["latency_us"]["p50"],
                        window_cpu=lv["client"]["cpu_us_per_request"] or float("nan"))
+        if kind == "c":  # Little's law: each of the c slots cycles once per latency + turn-around
+            row["turnaround"] = value * 1e6 / row["tput"] - row["avg"] if row["tput"] else float("nan")
         return row
 
 
@@ -230,12 +232,16 @@ def main() -> int:
                   f"{med(sat, 'due_p50'):.0f}" if lk == "r" else "-"]
         print("| " + " | ".join(cells) + " |")
     print("\nThe server's average batch over each tool's runs (inference_count / execution_count of its "
-          "statistics; medians):\n")
-    print("| server | level | PA sync | PA async | saturate |\n|---|---|---|---|---|")
+          "statistics) and, at a concurrency, each tool's turn-around: the time a slot spends between a "
+          "response and its next request, c / throughput - mean latency (Little's law; medians):\n")
+    print("| server | level | batch PA sync | batch PA async | batch saturate | turn-around µs PA sync | "
+          "PA async | saturate |\n|" + "---|" * 8)
     for kind, lk, lv in order:
         sync, asy, sat = (results[(kind, lk, lv, t)] for t in ("pa_sync", "pa_async", "saturate"))
         level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
         cells = [f"{med(rows, 'batch'):.2f}" if rows else "-" for rows in (sync, asy, sat)]
+        cells += [f"{med(rows, 'turnaround'):.0f}" if rows and lk == "c" else "-"
+                  for rows in (sync, asy, sat)]
         print(f"| {kind} | {level} | " + " | ".join(cells) + " |")
     return 0
 

@@ -52,7 +52,7 @@ grpc_call_error common_start(Common *c, Rpc *r, grpc_slice body) {
 }
 
 Rpc *common_next(Common *c, int64_t wake_ns, int64_t *t, grpc_status_code *status, grpc_slice *details,
-                        int *stop) {
+                 int *stop) {
     grpc_event ev = grpc_completion_queue_next(c->cq, after_ns(wake_ns - now_ns()), NULL);
     *t = now_ns();
     *stop = ev.type == GRPC_QUEUE_SHUTDOWN;
@@ -131,13 +131,6 @@ PyObject *take_events(AnyLoop *self, int open_loop) {
     return sink_take(&self->c.sink, open_loop);
 }
 
-static PyObject *Loop_take(AnyLoop *self, PyObject *unused) { return take_events(self, 0); }
-
-static PyObject *any_stop(AnyLoop *self, PyObject *unused) {
-    self->c.stopping = 1;
-    Py_RETURN_NONE;
-}
-
 static PyObject *any_inflight(AnyLoop *self, void *unused) { return sink_inflight(&self->c.sink); }
 
 static PyObject *any_finished(AnyLoop *self, void *unused) { return sink_finished(&self->c.sink); }
@@ -154,7 +147,7 @@ typedef struct {
     Common c;
     Pool pool; /* one slot per call in flight, made at the start */
     int64_t backoff_ns;
-    uint32_t backoff_mask; /* bit s set: a status s backs off (codes 0..16, loadgen/drivers.py BACKOFF_CODES) */
+    uint32_t backoff_mask; /* bit s set: status s backs off (loadgen/drivers.py BACKOFF_CODES) */
     pthread_t thread;
     int running; /* the thread was started and not joined */
 } Loop;
@@ -286,11 +279,18 @@ static void Loop_dealloc(Loop *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *Loop_take(AnyLoop *self, PyObject *unused) { return take_events(self, 0); }
+
+static PyObject *Loop_stop(AnyLoop *self, PyObject *unused) {
+    self->c.stopping = 1;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Loop_methods[] = {
     {"wait", (PyCFunction)any_wait, METH_VARARGS, LOOP_WAIT_DOC},
     {"take", (PyCFunction)Loop_take, METH_NOARGS,
      "take() -> (events, sent): the completions since the last take, each (end_ns, latency_ns, code, details)."},
-    {"stop", (PyCFunction)any_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
+    {"stop", (PyCFunction)Loop_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
     {NULL, NULL, 0, NULL}};
 
 PyTypeObject LoopType = {
