@@ -52,6 +52,9 @@ MODEL = {"null": "null", "mlp": "mlp", "particlenet": "particlenet"}
 _JET = ("pf_points:2,64", "pf_features:20,64", "pf_mask:1,64",
         "sv_points:2,8", "sv_features:11,8", "sv_mask:1,8")
 SHAPES = {"particlenet": [f for spec in _JET for f in ("--shape", spec)]}
+# perf_analyzer's CSV latency breakdown: per-request means in µs that add up to its mean latency
+PA_PARTS = ("Client Send", "Network+Server Send/Recv", "Server Queue", "Server Compute Input",
+            "Server Compute Infer", "Server Compute Output", "Client Recv")
 
 
 
@@ -136,8 +139,10 @@ def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float],
         if tool.startswith("pa"):
             with open(f"{out}.csv") as fh:
                 (r,) = list(csv.DictReader(fh))[:1]
+            # the mean latency: its column (with --collect-metrics), else the sum of the breakdown's means
+            avg = float(r["Avg latency"]) if r.get("Avg latency") else sum(float(r[k]) for k in PA_PARTS)
             row.update(tput=float(r["Inferences/Second"]), p50=float(r["p50 latency"]),
-                       p95=float(r["p95 latency"]), avg=float(r["Avg latency"]))
+                       p95=float(r["p95 latency"]), avg=avg)
         else:
             (lv,) = json.loads(Path(f"{out}.json").read_text())["levels"]
             # a rate's latency as perf_analyzer counts it: from the actual send (saturate's service
