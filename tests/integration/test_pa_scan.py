@@ -31,7 +31,10 @@ from pa_binary import perf_analyzer
 
 pytestmark = pytest.mark.integration
 sys.path.insert(0, str(REPO / "benchmarks"))
-FAST = ["-p", "400", "-s", "50", "-r", "6"]  # short windows, a loose rule: stable on a loaded 2-core box
+# Short windows and a rule that any 3 windows pass (max/min <= 11): these tests are about what perf_analyzer
+# is asked and what saturate reads back, not stability, and a loaded 2-core CI box failed ``-s 50`` once
+# (6 windows at c=2, none 3 in a row within 1.5x). Stability failures have their own test (``-s 1 -r 3``).
+FAST = ["-p", "400", "-s", "1000", "-r", "6"]
 TOKEN_HEADER = {"grpc": "triton-grpc-protocol-triton-access-token", "http": "triton-access-token"}
 
 
@@ -131,7 +134,7 @@ def test_server_killed_mid_scan_fails_its_levels_with_pa_words(tmp_path: Path) -
         proc = subprocess.Popen(
             [sys.executable, "-m", "saturate", "scan", "server", "-m", "mlp", "-u", srv.grpc_url,
              "--engine", "perf_analyzer", "--concurrency", "1,2,3", "--out", str(out), "--no-monitor",
-             "-p", "3000", "-s", "50", "-r", "8"],
+             "-p", "3000", "-s", "1000", "-r", "8"],
             cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not list(out.rglob("pa_c1_b1.txt")) and time.monotonic() < deadline:  # level 1 is done
