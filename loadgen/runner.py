@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadgen import autoproc, console
 from loadgen import gates as gate_mod
@@ -25,7 +25,6 @@ from loadgen.clients import make_client
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.histogram import level_block
-from loadgen.metrics import MetricsPoller
 from loadgen.multiproc import MultiProcessSource
 from loadgen.repeats import Trials, more_rounds
 from loadgen.result import LevelResult, WindowStats, WindowSummary
@@ -37,6 +36,9 @@ from loadgen.threaded import level_driver
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
+
+if TYPE_CHECKING:  # imported where --collect-metrics asks for it: aiohttp is ~0.2 s of start-up CPU
+    from loadgen.metrics import MetricsPoller
 
 #: 0 every level valid; 1 a level failed (server lost, failed requests) or the sweep stopped on an
 #: unstable level; 2 is kept for usage errors (saturate.errors).
@@ -102,6 +104,8 @@ class LoadSession:
             self.stats_available, self._payloads = await _prepare(cfg, self._client, self.traffic)
             await self._open_source()
             if cfg.collect_metrics:
+                from loadgen.metrics import MetricsPoller
+
                 self._poller = MetricsPoller(cfg.resolved_metrics_url, cfg.metrics_interval_ms)
                 await self._poller.start()
         except BaseException:
