@@ -8,8 +8,10 @@ tool is pinned (taskset) to CPU 0 and the server to the other CPUs. Both get the
 (``-p W -s S -r R``). Per run it records throughput, p50 and p95 (their CSV / run JSON), the client CPU
 per request over the whole process (``RUSAGE_CHILDREN`` of the tool's process over the requests the server
 counted in its statistics while it ran), and saturate's own CPU per request inside the measured windows.
-It prints medians over the repetitions as a markdown table with the ratios saturate / perf_analyzer
-(throughput against perf_analyzer's better mode, latency against its sync mode; at a rate, latency
+It prints medians over the repetitions as a markdown table with the ratios saturate / perf_analyzer, each
+taken within one repetition (paired: adjacent runs) and given as their median and range
+(throughput against perf_analyzer's better mode in that repetition, and against its sync mode alone: the
+better of two noisy runs is biased upwards; latency against its sync mode; at a rate, latency
 from the actual send on both sides, as perf_analyzer counts it, with saturate's own latency from the
 due time beside it). Numbers only.
 
@@ -34,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -161,8 +163,22 @@ def med(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b and b == b and a == a else "-"
+def paired(sat: list[dict[str, float]], refs: list[list[dict[str, float]]], key: str,
+           pick: Callable[[list[float]], float] = max, spread: bool = False) -> str:
+    """saturate / perf_analyzer within each repetition (the runs next to each other in time, so a slow
+    stretch of the machine hits both), the reference being ``pick`` over perf_analyzer's modes in that
+    repetition; the median of those ratios, with their range when ``spread``."""
+    ref_by_rep: dict[float, list[float]] = defaultdict(list)
+    for rows in refs:
+        for r in rows:
+            if key in r and r[key] == r[key]:
+                ref_by_rep[r["rep"]].append(r[key])
+    ratios = [r[key] / pick(ref_by_rep[r["rep"]]) for r in sat
+              if key in r and ref_by_rep.get(r["rep"]) and pick(ref_by_rep[r["rep"]])]
+    if not ratios:
+        return "-"
+    text = f"{statistics.median(ratios):.2f}"
+    return f"{text} ({min(ratios):.2f} to {max(ratios):.2f})" if spread and len(ratios) > 1 else text
 
 
 def main() -> int:
@@ -210,30 +226,33 @@ def main() -> int:
                         row = run_tool(tool, pa, url, MODEL[kind], (lk, lv), rule, tool_cpu, args.driver,
                                        args.sender)
                         if row is not None:
-                            results[(kind, lk, lv, tool)].append(row)
+                            results[(kind, lk, lv, tool)].append(dict(row, rep=float(rep)))
                 print(f"  {kind}: repetition {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
     print(f"\nperf_analyzer vs saturate load: medians of {args.reps} interleaved repetitions; tool on CPU "
           f"{tool_cpu}, server on CPU {server_cpus}; `{' '.join(rule)}`; gRPC. Ratios: saturate / "
-          "perf_analyzer (throughput vs PA's better mode, latency vs PA sync; rates: PA's rate mode, "
+          "perf_analyzer within each repetition, their median and (range) over the repetitions "
+          "(throughput vs PA's better mode and vs PA sync, latency vs PA sync; rates: PA's rate mode, "
           "latency from the actual send as PA counts it, i.e. saturate's service time; saturate's own "
           "latency, from each request's due time, in the last column); "
           f"saturate --driver {args.driver} --sender {args.sender}; served models: `saturate serve "
           f"--max-batch 64{' ' + args.serve_args if args.serve_args else ''}`.\n")
-    print("| server | level | PA sync infer/s | PA async infer/s | saturate infer/s | ratio | PA p50 µs | "
-          "saturate p50 µs | ratio | PA p95 µs | saturate p95 µs | ratio | PA CPU µs/req (leaner mode) | "
-          "saturate CPU µs/req | ratio | saturate CPU µs/req in windows | saturate p50 µs from due |")
-    print("|" + "---|" * 17)
+    print("| server | level | PA sync infer/s | PA async infer/s | saturate infer/s | ratio | "
+          "ratio vs PA sync | PA p50 µs | saturate p50 µs | ratio | PA p95 µs | saturate p95 µs | ratio | "
+          "PA CPU µs/req (leaner mode) | saturate CPU µs/req | ratio | saturate CPU µs/req in windows | "
+          "saturate p50 µs from due |")
+    print("|" + "---|" * 18)
     for kind, lk, lv in order:
         sync, asy, sat = (results[(kind, lk, lv, t)] for t in ("pa_sync", "pa_async", "saturate"))
-        best = max(med(sync, "tput"), med(asy, "tput") if asy else float("-inf"))
         level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
         cells = [kind, level, f"{med(sync, 'tput'):.0f}", f"{med(asy, 'tput'):.0f}" if asy else "-",
-                 f"{med(sat, 'tput'):.0f}", ratio(med(sat, "tput"), best)]
+                 f"{med(sat, 'tput'):.0f}", paired(sat, [sync, asy], "tput", max, spread=True),
+                 paired(sat, [sync], "tput", max)]
         for key in ("p50", "p95"):
-            cells += [f"{med(sync, key):.0f}", f"{med(sat, key):.0f}", ratio(med(sat, key), med(sync, key))]
+            cells += [f"{med(sync, key):.0f}", f"{med(sat, key):.0f}",
+                      paired(sat, [sync], key, max, spread=key == "p50")]
         pa_cpu = min(med(sync, "cpu_us_per_req"), med(asy, "cpu_us_per_req") if asy else float("inf"))
         cells += [f"{pa_cpu:.0f}", f"{med(sat, 'cpu_us_per_req'):.0f}",
-                  ratio(med(sat, "cpu_us_per_req"), pa_cpu), f"{med(sat, 'window_cpu'):.0f}",
+                  paired(sat, [sync, asy], "cpu_us_per_req", min), f"{med(sat, 'window_cpu'):.0f}",
                   f"{med(sat, 'due_p50'):.0f}" if lk == "r" else "-"]
         print("| " + " | ".join(cells) + " |")
     print("\nThe server's average batch over each tool's runs (inference_count / execution_count of its "
