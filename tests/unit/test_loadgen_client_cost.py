@@ -1,5 +1,6 @@
 """The client-cost features of `saturate load` against the real null KServe v2 gRPC server:
-the event-loop choice, the client's own share of latency per level, and `--processes auto`."""
+the event-loop choice, the client's own share of latency per level, `--processes auto`, and what a
+plain gRPC run imports at start-up."""
 
 from __future__ import annotations
 
@@ -142,3 +143,15 @@ def test_one_rule_for_the_load_and_the_scan_verdict() -> None:
     calm = _level(300_000_000, 8)
     assert calm.verdict.saturated == "none"
     assert decide(calm, Usage(gpu_util_pct=95.0)).saturated == "gpu"  # the monitor's evidence, same rule
+
+
+def test_a_grpc_load_run_does_not_import_what_only_other_runs_use() -> None:
+    """Start-up counts in the whole-process client CPU a run reports (and benchmarks/vs_perf_analyzer.py
+    compares): scipy (--repeats), aiohttp and tritonclient.http (-i http, --collect-metrics) stay out of a
+    plain gRPC run; an HTTP client still brings its own."""
+    probe = ("import sys; from saturate.cli import main; import loadgen.runner, loadgen.clients as c; "
+             "heavy = [m for m in ('scipy', 'aiohttp', 'tritonclient.http') if m in sys.modules]; "
+             "assert not heavy, heavy; c.make_client('http', '127.0.0.1:1', None); "
+             "assert 'aiohttp' in sys.modules and c.HttpClient.__name__ == 'HttpClient'")
+    res = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
