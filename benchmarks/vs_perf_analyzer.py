@@ -13,7 +13,8 @@ taken within one repetition (paired: adjacent runs) and given as their median an
 (throughput against perf_analyzer's better mode in that repetition, and against its sync mode alone: the
 better of two noisy runs is biased upwards; latency against its sync mode; at a rate, latency
 from the actual send on both sides, as perf_analyzer counts it, with saturate's own latency from the
-due time beside it). Numbers only.
+due time beside it), the server's average batch and each tool's turn-around, and the paired ratios'
+geometric mean with its 95% t-interval (loadgen.repeats.t_interval on their logarithms). Numbers only.
 
     python benchmarks/vs_perf_analyzer.py [--servers null,mlp,particlenet] [--reps 3] [--window-ms 1000]
         [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...]
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import resource
 import shlex
@@ -45,6 +47,7 @@ import null_kserve
 import tritonclient.grpc as grpcclient
 
 from loadgen.config import DRIVERS, SENDERS
+from loadgen.repeats import t_interval
 from scans.server.serverproc import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -163,22 +166,39 @@ def med(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
-def paired(sat: list[dict[str, float]], refs: list[list[dict[str, float]]], key: str,
-           pick: Callable[[list[float]], float] = max, spread: bool = False) -> str:
+def ratios_of(sat: list[dict[str, float]], refs: list[list[dict[str, float]]], key: str,
+              pick: Callable[[list[float]], float] = max) -> list[float]:
     """saturate / perf_analyzer within each repetition (the runs next to each other in time, so a slow
-    stretch of the machine hits both), the reference being ``pick`` over perf_analyzer's modes in that
-    repetition; the median of those ratios, with their range when ``spread``."""
+    stretch of the machine hits both), the reference being ``pick`` over perf_analyzer's modes there."""
     ref_by_rep: dict[float, list[float]] = defaultdict(list)
     for rows in refs:
         for r in rows:
             if key in r and r[key] == r[key]:
                 ref_by_rep[r["rep"]].append(r[key])
-    ratios = [r[key] / pick(ref_by_rep[r["rep"]]) for r in sat
-              if key in r and ref_by_rep.get(r["rep"]) and pick(ref_by_rep[r["rep"]])]
+    return [r[key] / pick(ref_by_rep[r["rep"]]) for r in sat
+            if key in r and ref_by_rep.get(r["rep"]) and pick(ref_by_rep[r["rep"]])]
+
+
+def paired(sat: list[dict[str, float]], refs: list[list[dict[str, float]]], key: str,
+           pick: Callable[[list[float]], float] = max, spread: bool = False) -> str:
+    """The median of the paired ratios (``ratios_of``), with their range when ``spread``."""
+    ratios = ratios_of(sat, refs, key, pick)
     if not ratios:
         return "-"
     text = f"{statistics.median(ratios):.2f}"
     return f"{text} ({min(ratios):.2f} to {max(ratios):.2f})" if spread and len(ratios) > 1 else text
+
+
+def interval(ratios: list[float]) -> str:
+    """The geometric mean of the paired ratios and its 95% t-interval (loadgen.repeats.t_interval on
+    their logarithms): an interval inside 0.95-1.05 shows parity, one that holds 1 but reaches past it
+    says the repetitions were too few or too noisy, one that excludes 1 a real difference."""
+    st = t_interval([math.log(r) for r in ratios if r > 0])
+    if st["mean"] is None:
+        return "-"
+    if st["ci_low"] is None or st["ci_high"] is None:
+        return f"{math.exp(st['mean']):.3f}"
+    return f"{math.exp(st['mean']):.3f} [{math.exp(st['ci_low']):.3f}, {math.exp(st['ci_high']):.3f}]"
 
 
 def main() -> int:
@@ -267,6 +287,15 @@ def main() -> int:
         cells += [f"{med(rows, 'turnaround'):.0f}" if rows and lk == "c" else "-"
                   for rows in (sync, asy, sat)]
         print(f"| {kind} | {level} | " + " | ".join(cells) + " |")
+    print("\nThe paired ratios' geometric mean and its 95% t-interval over the repetitions, against "
+          "perf_analyzer sync (an interval inside 0.95-1.05 shows parity; one holding 1 but reaching past "
+          "it, too few or too noisy repetitions; one excluding 1, a real difference):\n")
+    print("| server | level | n | throughput | p50 |\n|" + "---|" * 5)
+    for kind, lk, lv in order:
+        sync, sat = results[(kind, lk, lv, "pa_sync")], results[(kind, lk, lv, "saturate")]
+        level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
+        tput, p50 = ratios_of(sat, [sync], "tput"), ratios_of(sat, [sync], "p50")
+        print(f"| {kind} | {level} | {len(p50)} | {interval(tput)} | {interval(p50)} |")
     return 0
 
 
