@@ -226,7 +226,15 @@ def main() -> int:
     if not Path(pa).exists():
         print("vs_perf_analyzer: no perf_analyzer (run `make perf-analyzer`)", file=sys.stderr)
         return 2
-    rates = dict(DEFAULT_RATES, **dict(r.split("=", 1) for r in args.rates))
+    rates = dict(DEFAULT_RATES, **dict(r.split("=", 1) for r in args.rates if "=" in r))
+    bad = [r for r in args.rates if "=" not in r or r.split("=", 1)[0] not in MODEL]
+    bad += [r for k in args.servers.split(",") for r in rates.get(k, "?").split(",")
+            if r and not r.replace(".", "", 1).isdigit()]
+    if bad or not set(args.servers.split(",")) <= set(MODEL):
+        print(f"vs_perf_analyzer: bad --servers {args.servers!r} or --rates {bad}: servers from "
+              f"{','.join(MODEL)}, one --rates SERVER=R1,R2 per server (empty: no rate levels)",
+              file=sys.stderr)
+        return 2
     rule = ["-p", str(args.window_ms), "-s", str(args.stability), "-r", str(args.max_trials),
             *(["--input-data", args.input_data] if args.input_data else [])]
     tool_cpu, server_cpus = cpus()
