@@ -33,10 +33,17 @@ import numpy as np
 SAT = [sys.executable, "-m", "saturate"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free loopback ports, held together while chosen (its own copy of
+    scans.server.serverproc.free_ports: this script also runs against checkouts that predate it)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def run(*args: str, timeout: float = 600) -> None:
@@ -47,7 +54,7 @@ def run(*args: str, timeout: float = 600) -> None:
 
 
 def serve(log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    grpc, http, metrics = free_port(), free_port(), free_port()
+    grpc, http, metrics = free_ports(3)
     f = open(log, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen([*SAT, "serve", "-m", "mlp", "--bind", "127.0.0.1", "--grpc-port", str(grpc),
                              "--http-port", str(http), "--metrics-port", str(metrics),

@@ -36,11 +36,11 @@ from loadgen.runner import LoadSession  # noqa: E402
 from loadgen.serverstats import parse_snapshot  # noqa: E402
 from loadgen.sources import InProcessSource  # noqa: E402
 from saturate.tokens import child_env  # noqa: E402
-from scans.server.serverproc import free_port  # noqa: E402
+from scans.server.serverproc import free_ports  # noqa: E402
 
 
 def start_server(model: str, token: str, log: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
-    ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
+    ports = dict(zip(("http", "grpc", "metrics"), free_ports(3), strict=True))
     cmd = [sys.executable, "-m", "saturate", "serve", "--model", model, "--bind", "127.0.0.1",
            "--http-port", str(ports["http"]), "--grpc-port", str(ports["grpc"]),
            "--metrics-port", str(ports["metrics"])]

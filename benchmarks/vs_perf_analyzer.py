@@ -48,7 +48,7 @@ import tritonclient.grpc as grpcclient
 
 from loadgen.config import DRIVERS, SENDERS
 from loadgen.repeats import t_interval
-from scans.server.serverproc import free_port
+from scans.server.serverproc import free_port, free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = {"null": "500,2000", "mlp": "100,300", "particlenet": "20,60"}
@@ -83,7 +83,7 @@ def server(kind: str, server_cpus: str, serve_args: list[str]) -> Iterator[str]:
             null.terminate()
             null.wait(10)
         return
-    grpc_port, http, metrics = free_port(), free_port(), free_port()
+    grpc_port, http, metrics = free_ports(3)
     fd, log_name = tempfile.mkstemp(prefix=f"vs_pa_{kind}_", suffix=".log")
     cmd = ["taskset", "-c", server_cpus, sys.executable, "-m", "saturate", "serve", "--model", kind,
            "--bind", "127.0.0.1", "--grpc-port", str(grpc_port), "--http-port", str(http),

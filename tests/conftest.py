@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from scans.server.serverproc import ServeConfig, ServedServer, free_port
+from scans.server.serverproc import ServeConfig, ServedServer, free_port, free_ports
 
-__all__ = ["FIXTURES", "REPO", "ServerProcess", "free_port", "run_cli", "server_factory", "start_server"]
+__all__ = ["FIXTURES", "REPO", "ServerProcess", "free_port", "free_ports", "run_cli", "server_factory",
+           "start_server"]
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"  # real tool outputs, copied in with their provenance

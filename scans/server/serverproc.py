@@ -1,11 +1,13 @@
 """A ``saturate serve`` subprocess for scans, the demo, the tune and the tests (``tests/conftest.py``):
-free loopback ports (:func:`free_port`, the one in the tree), a fresh access token passed in the
-environment, its own session (a Ctrl-C on the terminal does not reach it), and SIGTERM to its whole
-process group on :meth:`ServedServer.stop` — which callers run in ``finally`` so the server always goes away.
+free loopback ports (:func:`free_ports`, the one place in the tree, chosen together so they differ), a
+fresh access token passed in the environment, its own session (a Ctrl-C on the terminal does not reach
+it), and SIGTERM to its whole process group on :meth:`ServedServer.stop` — which callers run in
+``finally`` so the server always goes away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -35,12 +37,20 @@ def zoo_shapes(model: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
                  if any(isinstance(d, str) for d in t.shape))
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 that are free right now. They are held together while
+    chosen: ports picked one at a time can repeat (the kernel may hand a just-closed port out again),
+    and a server given the same port twice refuses to start."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that is free right now (several at once: :func:`free_ports`)."""
+    return free_ports(1)[0]
 
 
 @dataclass(frozen=True)
@@ -73,13 +83,21 @@ class ServedServer:
 
     cfg: ServeConfig
     log: Path
-    http_port: int = field(default_factory=free_port)
-    grpc_port: int = field(default_factory=free_port)
-    metrics_port: int = field(default_factory=free_port)
+    http_port: int = 0  # 0: a free port, chosen with the others in __post_init__ so that they differ
+    grpc_port: int = 0
+    metrics_port: int = 0
     token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     proc: subprocess.Popen[bytes] | None = None
     bind: str = "127.0.0.1"  # the address it listens on; the URLs always connect through loopback
     cwd: Path | None = None  # where the child's ``python -m saturate`` is resolved (default: ours)
+
+    def __post_init__(self) -> None:
+        names = ("http_port", "grpc_port", "metrics_port")
+        given = {getattr(self, n) for n in names} - {0}
+        fresh = iter(p for p in free_ports(len(names) + len(given)) if p not in given)
+        for name in names:
+            if not getattr(self, name):
+                setattr(self, name, next(fresh))
 
     @property
     def grpc_url(self) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import free_port, run_cli
+from conftest import free_port, free_ports, run_cli
 
 from saturate.cli import main
 from servers.models import build_model, get_spec, synthetic_inputs
@@ -33,15 +33,8 @@ def fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def ports(*extra: str) -> list[str]:
-    return [
-        "--http-port",
-        str(free_port()),
-        "--grpc-port",
-        str(free_port()),
-        "--metrics-port",
-        str(free_port()),
-        *extra,
-    ]
+    http, grpc, metrics = free_ports(3)
+    return ["--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics), *extra]
 
 
 def test_serve_help_lists_the_contract_flags(capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,18 +96,9 @@ def test_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        line = fails(
-            capsys,
-            "serve",
-            "--model",
-            "mlp",
-            "--http-port",
-            str(free_port()),
-            "--grpc-port",
-            str(port),
-            "--metrics-port",
-            str(free_port()),
-        )
+        http, metrics = free_ports(2)
+        line = fails(capsys, "serve", "--model", "mlp", "--http-port", str(http), "--grpc-port", str(port),
+                     "--metrics-port", str(metrics))
     assert f"grpc port {port} on 127.0.0.1 is in use; choose another with --grpc-port" in line
 
 
@@ -192,3 +176,16 @@ def test_bad_input_through_the_console_script() -> None:
     assert proc.stderr.strip().splitlines() == [
         "saturate: error: unknown model 'resnet'; choose one of: particlenet, mlp"
     ]
+
+
+def test_a_served_servers_ports_differ_and_keep_what_was_given(tmp_path: Path) -> None:
+    """Ports chosen one at a time can repeat (a CI run got http == grpc, and serve refused to start):
+    free_ports holds them together, and ServedServer fills only the ports it was not given."""
+    from scans.server.serverproc import ServeConfig, ServedServer
+
+    assert len(set(free_ports(64))) == 64
+    for _ in range(20):
+        s = ServedServer(ServeConfig(model="mlp"), tmp_path / "log")
+        assert len({s.http_port, s.grpc_port, s.metrics_port}) == 3 and 0 not in {s.http_port, s.grpc_port}
+    given = ServedServer(ServeConfig(model="mlp"), tmp_path / "log", grpc_port=s.http_port)
+    assert given.grpc_port == s.http_port and len({given.http_port, given.grpc_port, given.metrics_port}) == 3
