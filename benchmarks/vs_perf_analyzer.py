@@ -166,6 +166,11 @@ def med(rows: list[dict[str, float]], key: str) -> float:
     return statistics.median(vals) if vals else float("nan")
 
 
+def label(kind: str, value: float) -> str:
+    """A level as the tables name it: ``c=4`` or ``100 req/s``."""
+    return f"c={value:g}" if kind == "c" else f"{value:g} req/s"
+
+
 def ratios_of(sat: list[dict[str, float]], refs: list[list[dict[str, float]]], key: str,
               pick: Callable[[list[float]], float] = max) -> list[float]:
     """saturate / perf_analyzer within each repetition (the runs next to each other in time, so a slow
@@ -226,21 +231,22 @@ def main() -> int:
     if not Path(pa).exists():
         print("vs_perf_analyzer: no perf_analyzer (run `make perf-analyzer`)", file=sys.stderr)
         return 2
+    servers = args.servers.split(",")
     rates = dict(DEFAULT_RATES, **dict(r.split("=", 1) for r in args.rates if "=" in r))
-    bad = [r for r in args.rates if "=" not in r or r.split("=", 1)[0] not in MODEL]
-    bad += [r for k in args.servers.split(",") for r in rates.get(k, "?").split(",")
+    bad = [k for k in servers if k not in MODEL]
+    bad += [r for r in args.rates if "=" not in r or r.split("=", 1)[0] not in MODEL]
+    bad += [r for k in servers if k in MODEL for r in rates[k].split(",")
             if r and not r.replace(".", "", 1).isdigit()]
-    if bad or not set(args.servers.split(",")) <= set(MODEL):
-        print(f"vs_perf_analyzer: bad --servers {args.servers!r} or --rates {bad}: servers from "
-              f"{','.join(MODEL)}, one --rates SERVER=R1,R2 per server (empty: no rate levels)",
-              file=sys.stderr)
+    if bad:
+        print(f"vs_perf_analyzer: bad --servers or --rates {bad}: servers from {','.join(MODEL)}, "
+              "one --rates SERVER=R1,R2 per server (empty: no rate levels)", file=sys.stderr)
         return 2
     rule = ["-p", str(args.window_ms), "-s", str(args.stability), "-r", str(args.max_trials),
             *(["--input-data", args.input_data] if args.input_data else [])]
     tool_cpu, server_cpus = cpus()
     results: dict[tuple[str, str, float, str], list[dict[str, float]]] = defaultdict(list)
     order: list[tuple[str, str, float]] = []
-    for kind in args.servers.split(","):
+    for kind in servers:
         concs = args.concurrency if kind == "null" else args.served_concurrency
         levels = ([("c", float(c)) for c in concs.split(",") if c]  # "" = no such levels
                   + [("r", float(r)) for r in rates[kind].split(",") if r])
@@ -271,7 +277,7 @@ def main() -> int:
     print("|" + "---|" * 18)
     for kind, lk, lv in order:
         sync, asy, sat = (results[(kind, lk, lv, t)] for t in ("pa_sync", "pa_async", "saturate"))
-        level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
+        level = label(lk, lv)
         cells = [kind, level, f"{med(sync, 'tput'):.0f}", f"{med(asy, 'tput'):.0f}" if asy else "-",
                  f"{med(sat, 'tput'):.0f}", paired(sat, [sync, asy], "tput", max, spread=True),
                  paired(sat, [sync], "tput", max)]
@@ -290,7 +296,7 @@ def main() -> int:
           "PA async | saturate |\n|" + "---|" * 8)
     for kind, lk, lv in order:
         sync, asy, sat = (results[(kind, lk, lv, t)] for t in ("pa_sync", "pa_async", "saturate"))
-        level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
+        level = label(lk, lv)
         cells = [f"{med(rows, 'batch'):.2f}" if rows else "-" for rows in (sync, asy, sat)]
         cells += [f"{med(rows, 'turnaround'):.0f}" if rows and lk == "c" else "-"
                   for rows in (sync, asy, sat)]
@@ -301,7 +307,7 @@ def main() -> int:
     print("| server | level | n | throughput | p50 |\n|" + "---|" * 5)
     for kind, lk, lv in order:
         sync, sat = results[(kind, lk, lv, "pa_sync")], results[(kind, lk, lv, "saturate")]
-        level = f"c={lv:g}" if lk == "c" else f"{lv:g} req/s"
+        level = label(lk, lv)
         tput, p50 = ratios_of(sat, [sync], "tput"), ratios_of(sat, [sync], "p50")
         print(f"| {kind} | {level} | {len(p50)} | {interval(tput)} | {interval(p50)} |")
     return 0
