@@ -93,11 +93,12 @@ class ServedServer:
 
     def __post_init__(self) -> None:
         names = ("http_port", "grpc_port", "metrics_port")
+        missing = [n for n in names if not getattr(self, n)]
         given = {getattr(self, n) for n in names} - {0}
-        fresh = iter(p for p in free_ports(len(names) + len(given)) if p not in given)
-        for name in names:
-            if not getattr(self, name):
-                setattr(self, name, next(fresh))
+        # a few more than needed, so that none of the given ports has to be among them
+        fresh = iter(p for p in free_ports(len(missing) + len(given)) if p not in given)
+        for name in missing:
+            setattr(self, name, next(fresh))
 
     @property
     def grpc_url(self) -> str:
