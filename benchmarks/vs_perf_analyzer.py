@@ -14,12 +14,16 @@ taken within one repetition (paired: adjacent runs) and given as their median an
 better of two noisy runs is biased upwards; latency against its sync mode; at a rate, latency
 from the actual send on both sides, as perf_analyzer counts it, with saturate's own latency from the
 due time beside it), the server's average batch and each tool's turn-around, and the paired ratios'
-geometric mean with its 95% t-interval (loadgen.repeats.t_interval on their logarithms). Numbers only.
+geometric mean with its 95% t-interval (loadgen.repeats.t_interval on their logarithms). With
+``--control`` each level also runs perf_analyzer sync a second time in each repetition (an A/A control):
+its paired ratio to the first sync run is this machine's noise floor, the tightest interval any
+tool's ratio can show here. Numbers only.
 
     python benchmarks/vs_perf_analyzer.py [--servers null,mlp,particlenet] [--reps 3] [--window-ms 1000]
         [--concurrency 1,4,16,64] [--served-concurrency 1,4,16] [--rates null=500,2000 ...]
         [--driver auto] [--sender auto] [--input-data zero|FILE.json]
         [--serve-args "--max-queue-delay-us 1000"]   (extra `saturate serve` flags for the served models)
+        [--control]   (perf_analyzer sync twice per level and repetition: the A/A noise floor)
 """
 
 from __future__ import annotations
@@ -60,8 +64,6 @@ SHAPES = {"particlenet": [f for spec in _JET for f in ("--shape", spec)]}
 # perf_analyzer's CSV latency breakdown: per-request means in µs that add up to its mean latency
 PA_PARTS = ("Client Send", "Network+Server Send/Recv", "Server Queue", "Server Compute Input",
             "Server Compute Infer", "Server Compute Output", "Client Recv")
-
-
 
 
 def cpus() -> tuple[str, str]:
@@ -124,7 +126,7 @@ def run_tool(tool: str, pa: str, url: str, model: str, level: tuple[str, float],
         lv_flag = (["--concurrency-range", str(int(value))] if kind == "c"
                    else ["--request-rate-range", f"{value:g}"])
         base = ["-m", model, "-u", url, "-i", "grpc", *lv_flag, *rule, *SHAPES.get(model, [])]
-        if tool.startswith("pa"):
+        if tool.startswith("pa"):  # pa_sync, pa_again (the A/A control: sync once more), pa_async
             cmd = [pa, *base, "-f", f"{out}.csv", *(["--async"] if tool == "pa_async" else [])]
         else:
             cmd = [sys.executable, "-m", "saturate", "load", *base, "--json", f"{out}.json", "--quiet",
@@ -226,6 +228,9 @@ def main() -> int:
     p.add_argument("--serve-args", default="", metavar="FLAGS",
                    help="extra `saturate serve` flags for the served models, e.g. a dynamic batcher's "
                    "--max-queue-delay-us (the null server takes none)")
+    p.add_argument("--control", action="store_true",
+                   help="run perf_analyzer sync twice per level and repetition: the A/A ratio of the two "
+                   "is the machine's noise floor (third table)")
     args = p.parse_args()
     pa = shutil.which("perf_analyzer") or str(REPO / ".venv" / "bin" / "perf_analyzer")
     if not Path(pa).exists():
@@ -255,6 +260,7 @@ def main() -> int:
             for rep in range(args.reps):
                 for lk, lv in levels:
                     tools = ["pa_sync", "pa_async", "saturate"] if lk == "c" else ["pa_sync", "saturate"]
+                    tools += ["pa_again"] if args.control else []
                     k = rep % len(tools)
                     for tool in tools[k:] + tools[:k]:  # rotate who goes first
                         row = run_tool(tool, pa, url, MODEL[kind], (lk, lv), rule, tool_cpu, args.driver,
@@ -303,13 +309,18 @@ def main() -> int:
         print(f"| {kind} | {level} | " + " | ".join(cells) + " |")
     print("\nThe paired ratios' geometric mean and its 95% t-interval over the repetitions, against "
           "perf_analyzer sync (an interval inside 0.95-1.05 shows parity; one holding 1 but reaching past "
-          "it, too few or too noisy repetitions; one excluding 1, a real difference):\n")
-    print("| server | level | n | throughput | p50 |\n|" + "---|" * 5)
+          "it, too few or too noisy repetitions; one excluding 1, a real difference)"
+          + ("; beside it perf_analyzer sync once more against itself (A/A: PA sync again / PA sync, "
+             "the noise floor of this machine)" if args.control else "") + ":\n")
+    control = " A/A throughput | A/A p50 |" if args.control else ""
+    print(f"| server | level | n | throughput | p50 |{control}\n|" + "---|" * (7 if args.control else 5))
     for kind, lk, lv in order:
         sync, sat = results[(kind, lk, lv, "pa_sync")], results[(kind, lk, lv, "saturate")]
         level = label(lk, lv)
-        tput, p50 = ratios_of(sat, [sync], "tput"), ratios_of(sat, [sync], "p50")
-        print(f"| {kind} | {level} | {len(p50)} | {interval(tput)} | {interval(p50)} |")
+        cells = [kind, level, str(len(ratios_of(sat, [sync], "p50")))]
+        for rows in [sat] + ([results[(kind, lk, lv, "pa_again")]] if args.control else []):
+            cells += [interval(ratios_of(rows, [sync], key)) for key in ("tput", "p50")]
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 
