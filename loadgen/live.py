@@ -7,17 +7,20 @@ the stabilising latency, and whether the level is stable yet.
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from typing import TYPE_CHECKING
 
 from loadgen.runner import WindowProgress
+
+if TYPE_CHECKING:  # rich is imported only when something is shown: a quiet run skips its ~30 ms
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 class LiveView:
     """Callable as `LoadSession(on_window=...)`; a context manager around the sweep."""
 
     def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self._console = console
         self.quiet = quiet
         self._progress: Progress | None = None
         self._task: TaskID | None = None
@@ -25,8 +28,19 @@ class LiveView:
         self._completed = 0
         self._seconds = 0.0
 
+    @property
+    def console(self) -> Console:
+        """The console given, else one on stderr, made on first use."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
+
     def __enter__(self) -> LiveView:
         if not self.quiet and self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             self._progress = Progress(
                 TextColumn("[bold]load"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                 TimeElapsedColumn(), console=self.console, transient=True)

@@ -148,9 +148,10 @@ def test_one_rule_for_the_load_and_the_scan_verdict() -> None:
 def test_a_grpc_load_run_does_not_import_what_only_other_runs_use() -> None:
     """Start-up counts in the whole-process client CPU a run reports (and benchmarks/vs_perf_analyzer.py
     compares): scipy (--repeats), aiohttp and tritonclient.http (-i http, --collect-metrics) stay out of a
-    plain gRPC run; an HTTP client still brings its own."""
+    plain gRPC run, and rich out of a --quiet one; an HTTP client still brings its own."""
     probe = ("import sys; from saturate.cli import main; import loadgen.runner, loadgen.clients as c; "
-             "heavy = [m for m in ('scipy', 'aiohttp', 'tritonclient.http') if m in sys.modules]; "
+             "from loadgen.live import LiveView; v = LiveView(quiet=True); v.__enter__(); v.__exit__(); "
+             "heavy = [m for m in ('scipy', 'aiohttp', 'tritonclient.http', 'rich') if m in sys.modules]; "
              "assert not heavy, heavy; c.make_client('http', '127.0.0.1:1', None); "
              "assert 'aiohttp' in sys.modules and c.HttpClient.__name__ == 'HttpClient'")
     res = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
