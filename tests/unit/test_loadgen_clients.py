@@ -132,7 +132,7 @@ def test_open_loop_rate_latency_and_drop_cap(null_server: str, open_loop: type[O
 @NATIVE
 @pytest.mark.parametrize("kind", ["closed", "open"])
 def test_a_c_loops_windows_hold_exactly_what_completed_in_them(null_server: str, kind: str) -> None:
-    """The C loops' completions wait in C until Python takes them (every 10 ms); each cut takes them
+    """The C loops' completions wait in C until Python takes them (every POLL_S); each cut takes them
     first (`Recorder.flush`), so no request that completed by an edge is left for the next window."""
     async def go() -> None:
         c = GrpcClient(null_server, "tok")
