@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
       "mode), threads (blocking sends, as its sync mode) or the event loop; auto (default): native where "
       "it can run (gRPC, the native sender built, no --shape-dist), else threads up to 4 in flight. "
       "Against a dynamic batcher without queue delay, native resends a batch's requests together and "
-      "gets larger batches than perf_analyzer; threads gets its sync mode's batches and numbers")
+      "gets larger batches than perf_analyzer; threads gets its sync mode's batches up to ~16 in flight "
+      "(beyond, its Python threads contend for the GIL and fall short)")
     a("--sender", choices=SENDERS, default="auto",
       help="the threaded driver's gRPC sender: native (saturate's C-core extension, `make native`) or "
       "python (grpcio); auto: native when built (default)")
