@@ -49,12 +49,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     a("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
       help="event loop of the load generator (default uvloop)")
     a("--driver", choices=DRIVERS, default="auto",
-      help="closed loop: native (N gRPC calls in flight in C on gRPC's core, as perf_analyzer's async "
-      "mode), threads (blocking sends, as its sync mode) or the event loop; auto (default): native where "
-      "it can run (gRPC, the native sender built, no --shape-dist), else threads up to 4 in flight. "
-      "Against a dynamic batcher without queue delay, native resends a batch's requests together and "
-      "gets larger batches than perf_analyzer; threads gets its sync mode's batches up to ~16 in flight "
-      "(beyond, its Python threads contend for the GIL and fall short)")
+      help="closed loop: native (N gRPC calls in flight in C on one completion queue, as perf_analyzer's "
+      "async mode), native-sync (one C thread per call, as its sync mode), threads (blocking sends on "
+      "Python threads) or the event loop; auto (default): where the C loops can run (gRPC, the native "
+      "sender built, no --shape-dist) native-sync for a model with dynamic batching and native otherwise, "
+      "else threads up to 4 in flight. Against a dynamic batcher, native resends a returned batch's "
+      "requests together and gets larger batches (and more throughput) than perf_analyzer; native-sync "
+      "gets its sync mode's batches")
     a("--sender", choices=SENDERS, default="auto",
       help="the threaded driver's gRPC sender: native (saturate's C-core extension, `make native`) or "
       "python (grpcio); auto: native when built (default)")

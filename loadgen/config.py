@@ -29,7 +29,9 @@ Protocol = Literal["grpc", "http"]
 Distribution = Literal["constant", "poisson"]
 MeasurementMode = Literal["time_windows", "count_windows"]
 #: `--driver`: which loop keeps a closed level's requests in flight (loadgen.threaded, loadgen.native_loop)
-DRIVERS = ("auto", "native", "threads", "asyncio")
+DRIVERS = ("auto", "native", "native-sync", "threads", "asyncio")
+#: the drivers that run on gRPC's C core (loadgen.native_loop)
+NATIVE_DRIVERS = ("native", "native-sync")
 #: `--sender`: what the threads send gRPC through (loadgen.clients.native_grpc)
 SENDERS = ("auto", "native", "python")
 
@@ -177,8 +179,8 @@ class LoadConfig:
 
     @property
     def client_sender(self) -> str:
-        """The `--sender` the client is made with: `--driver native` needs the native one."""
-        return "native" if self.driver == "native" else self.sender
+        """The `--sender` the client is made with: `--driver native[-sync]` needs the native one."""
+        return "native" if self.driver in NATIVE_DRIVERS else self.sender
 
     def levels(self) -> Iterator[float]:
         return self.level_range.values()
@@ -206,11 +208,11 @@ class LoadConfig:
              f"--start-at must be a UNIX time within {MAX_START_WAIT_S // 3600} h from now (date +%s)"),
             (self.repeats >= 1, "--repeats must be >= 1"),
             (self.event_loop in ("uvloop", "asyncio"), "--event-loop must be uvloop or asyncio"),
-            (self.driver in DRIVERS, "--driver must be auto, native, threads or asyncio"),
-            (self.driver != "native" or (self.protocol == "grpc" and self.sender != "python"),
-             "--driver native runs gRPC's C core: it needs -i grpc and not --sender python"),
-            (self.driver != "native" or self.shape_dist is None,
-             "--driver native does not count drawn shapes: use --driver threads or asyncio with "
+            (self.driver in DRIVERS, f"--driver must be one of {', '.join(DRIVERS)}"),
+            (self.driver not in NATIVE_DRIVERS or (self.protocol == "grpc" and self.sender != "python"),
+             f"--driver {self.driver} runs gRPC's C core: it needs -i grpc and not --sender python"),
+            (self.driver not in NATIVE_DRIVERS or self.shape_dist is None,
+             f"--driver {self.driver} does not count drawn shapes: use --driver threads or asyncio with "
              "--shape-dist"),
             # whether the native sender is built is checked where the client is made (loadgen.clients)
             (self.sender in SENDERS, "--sender must be auto, native or python"),

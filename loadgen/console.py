@@ -27,6 +27,7 @@ def settings_banner(
     distribution: str = "constant",
     warmup_requests: int = 0,
     processes: int = 1,
+    synchronous: bool = False,
 ) -> str:
     """perf_analyzer's ``*** Measurement Settings ***`` block (``limit``: end of the range; 0 = none).
 
@@ -52,7 +53,9 @@ def settings_banner(
     if mode == "request_rate":
         kind = "poisson" if distribution == "poisson" else "uniform"
         lines.append(f"  Using {kind} distribution on request generation")
-    lines.append("  Using asynchronous calls for inference")
+    # `synchronous`: the closed loop blocks one thread per request (--driver native-sync or threads), as
+    # perf_analyzer's default mode does; else one loop keeps them all in flight, as its --async
+    lines.append(f"  Using {'synchronous' if synchronous else 'asynchronous'} calls for inference")
     if processes > 1:
         lines.append(f"  Using {processes} client processes")
     return "\n".join(lines) + "\n"

@@ -72,7 +72,8 @@ async def _worker(index: int, count: int, cfg: LoadConfig, cmds: Any, out: Any, 
             kind = cmd[0]
             if kind == "level":
                 recorder = Recorder(client, cfg.mode == "request_rate")
-                driver = make_driver(cfg, client, payloads, recorder, cmd[1], index, count)
+                driver = make_driver(cfg, client, payloads, recorder, cmd[1], info.dynamic_batching, index,
+                                     count)
                 await asyncio.sleep(max(0.0, (cmd[2] - time.perf_counter_ns()) / 1e9))
                 if isinstance(driver, OpenLoop):
                     driver.start(cmd[2])

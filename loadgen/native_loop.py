@@ -1,4 +1,4 @@
-"""The native loops (`--driver native`): gRPC calls made on gRPC's C core, closed or open.
+"""The native loops (`--driver native`, `native-sync`): gRPC calls made on gRPC's C core, closed or open.
 
 The loop itself runs on a C thread that never takes the GIL (loadgen/clients/_cgrpc_loops.c, `Loop`): N
 calls on one completion queue, each stamped when it completes (one clock read, CLOCK_MONOTONIC, the
@@ -9,6 +9,15 @@ at every window edge (`Recorder.flush`), so each window holds exactly what compl
 It is perf_analyzer's async mode (perf_analyzer `concurrency_worker.cc` with async contexts: N
 requests in flight on one completion queue, each completion sending the next), with the Python work
 per request reduced to one record.
+
+`NativeSyncClosedLoop` (`--driver native-sync`) is perf_analyzer's sync mode on the same collector: one
+C thread per call in flight, each blocking on its own completion queue (loadgen/clients/_cgrpc_sync.c,
+`SyncLoop`; perf_analyzer `concurrency_worker.cc` with sync contexts). Against a dynamic batcher the
+two modes load the server differently: the one-queue loop resends all the calls of a returned batch
+within microseconds, so they arrive together and batch together again, while independent threads
+wake one by one, as perf_analyzer's do. ``--driver auto`` takes the sync loop for a model with
+``dynamic_batching`` in its config (so a level reproduces perf_analyzer's default numbers there), the
+one-queue loop elsewhere (it costs less CPU per request; without a batcher the two measure the same).
 
 The measurement rule is unchanged: latency is from a call's start to its completion, a request
 belongs to the window in which it completes, records go into the level's
@@ -82,12 +91,15 @@ async def _drain(loop: _cgrpc.Loop | _cgrpc.OpenLoop, collector: threading.Threa
 class NativeClosedLoop(LoopState[threading.Thread]):
     """`ClosedLoop`'s contract (start, stop, recorder) on the C loop; see the module doc."""
 
+    #: one C thread per call in flight (`_cgrpc.SyncLoop`) rather than one completion queue
+    SYNC = False
+
     def start(self) -> None:
         client = self.client
         assert isinstance(client, GrpcClient) and client.sender == "native", "--driver native needs it"
         self._stop = False
         self._loop = client.native_loop(self.payloads, self.concurrency, FAILURE_BACKOFF_S, BACKOFF_CODES,
-                                        self.offset, self.stride)
+                                        self.offset, self.stride, self.SYNC)
         self.recorder.flush = self._take
         self._workers = [threading.Thread(target=self._collect, args=(self._loop,), daemon=True,
                                           name="saturate-native-loop")]
@@ -113,6 +125,13 @@ class NativeClosedLoop(LoopState[threading.Thread]):
             else:
                 rec.fail(end, noted(errors, code, details))
         return len(events)
+
+
+class NativeSyncClosedLoop(NativeClosedLoop):
+    """The closed loop with one C thread per call in flight (perf_analyzer's sync mode); see the
+    module doc."""
+
+    SYNC = True
 
 
 class NativeOpenLoop(OpenLoop):

@@ -118,7 +118,8 @@ class ClientStats(JsonRecord):
     processes: int = 1
     #: mean event-loop wait of a ready completion (loadgen.looplag)
     loop_lag_ns: float | None = ns_as_us(default=None, as_float=True)
-    #: which loop sent the level: "native", "threads" or "asyncio" (loadgen.threaded); None if unknown
+    #: which loop sent the level: "native", "native-sync", "threads" or "asyncio" (loadgen.threaded);
+    #: None if unknown
     driver: str | None = None
     #: the threaded driver's sender: "native" (C core) or "python" (loadgen.clients.native_grpc);
     #: None when the level ran on the event loop or is unknown

@@ -32,7 +32,7 @@ from loadgen.run_outputs import RunWriter
 from loadgen.serverstats import model_delta
 from loadgen.signals import stop_on_signals
 from loadgen.sources import InProcessSource, LoadSource, share
-from loadgen.threaded import level_driver
+from loadgen.threaded import SYNC_DRIVERS, level_driver
 from loadgen.traffic import Traffic
 from loadgen.windows import Stabilizer
 from saturate.errors import ServerError
@@ -89,6 +89,7 @@ class LoadSession:
         self._stop = asyncio.Event()
         self.processes = cfg.processes  # client processes now (`--processes auto` raises it)
         self._payloads: list[Payload] = []
+        self._batching = False  # the model batches dynamically (its ModelInfo; loadgen.threaded level_driver)
 
     def request_stop(self, reason: str) -> None:
         """End the level in progress at once, flagged with ``reason`` and kept (SIGINT/SIGTERM)."""
@@ -101,7 +102,8 @@ class LoadSession:
                                    cfg.client_sender)
         try:
             await self._client.open()
-            self.stats_available, self._payloads = await _prepare(cfg, self._client, self.traffic)
+            prepared = await _prepare(cfg, self._client, self.traffic)
+            self.stats_available, self._payloads, self._batching = prepared
             await self._open_source()
             if cfg.collect_metrics:
                 from loadgen.metrics import MetricsPoller
@@ -120,7 +122,8 @@ class LoadSession:
             self._source = mps
             await mps.open()
         else:
-            self._source = InProcessSource(self.cfg, self.traffic.client(self._client), self._payloads)
+            self._source = InProcessSource(self.cfg, self.traffic.client(self._client), self._payloads,
+                                           self._batching)
 
     async def use_processes(self, count: int) -> None:
         """Measure the next levels with `count` client processes (`--processes auto`)."""
@@ -226,12 +229,18 @@ class LoadSession:
         self.merged_windows = self.rule.merged(st.windows)
         level = self.traffic.annotate(st.result(interrupted), self.merged_windows)
         hist = level_block([w.latencies_ns for w in self.merged_windows])
-        per_process = int(share(value, 0, self.processes, True)) if cfg.mode == "concurrency" else 0
+        driver = self.driver(value)
         assert self._client is not None
-        driver = level_driver(cfg, self._client, per_process)
-        sender = self._client.sender if driver in ("threads", "native") else None
+        sender = self._client.sender if driver in ("threads", "native", "native-sync") else None
         client = dataclasses.replace(level.client, driver=driver, sender=sender)
         return dataclasses.replace(level, client=client, extras={**level.extras, "histogram": hist})
+
+    def driver(self, value: float) -> str:
+        """The loop a level at `value` runs on (each process its share; loadgen.threaded level_driver)."""
+        cfg = self.cfg
+        per_process = int(share(value, 0, self.processes, True)) if cfg.mode == "concurrency" else 0
+        assert self._client is not None
+        return level_driver(cfg, self._client, per_process, self._batching)
 
     async def _wait_window(self, start_ns: int) -> None:
         cfg = self.cfg
@@ -257,15 +266,16 @@ class LoadSession:
             self.on_window(WindowProgress(value, index, cfg.max_trials, summary, stable, line))
 
 
-async def _prepare(cfg: LoadConfig, client: Client, traffic: Traffic) -> tuple[bool, list[Payload]]:
-    """Pre-flight: model metadata/config, inputs, one test request, statistics (and the token)."""
+async def _prepare(cfg: LoadConfig, client: Client, traffic: Traffic) -> tuple[bool, list[Payload], bool]:
+    """Pre-flight: model metadata/config, inputs, one test request, statistics (and the token).
+    Whether statistics are there, the payloads, whether the model batches dynamically."""
     info = await client.model_info(cfg.model, cfg.model_version)
     payloads = traffic.payloads(info, client)
     await client.infer_checked(payloads[0])
     stats = await client.has_statistics()
     if stats:
         await client.statistics(cfg.model, cfg.model_version)
-    return stats, payloads
+    return stats, payloads, info.dynamic_batching
 
 
 # ------------------------------------------------------------------------------------------- sweep
@@ -324,12 +334,13 @@ def _check_slo(cfg: LoadConfig, writer: RunWriter, code: int) -> int:
 
 async def _sweep(cfg: LoadConfig, session: LoadSession, writer: RunWriter) -> int:
     limit = cfg.level_range.end if cfg.level_range.end != cfg.level_range.start else 1
+    synchronous = session.driver(cfg.level_range.start) in SYNC_DRIVERS
     print(console.settings_banner(
         batch_size=cfg.batch_size, mode=cfg.mode, limit=limit, latency_threshold_ms=cfg.latency_threshold_ms,
         percentile=cfg.percentile, count_windows=cfg.measurement_mode == "count_windows",
         interval_ms=cfg.measurement_interval_ms, request_count=cfg.measurement_request_count,
         distribution=cfg.request_distribution, warmup_requests=cfg.warmup_request_count,
-        processes=cfg.processes), flush=True)
+        processes=cfg.processes, synchronous=synchronous), flush=True)
     await session.warmup()
     cores = autoproc.usable_cores()
     if cfg.processes_auto:

@@ -11,7 +11,7 @@ from typing import Protocol
 from loadgen.clients.base import Client, Payload
 from loadgen.config import LoadConfig
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder
-from loadgen.native_loop import NativeClosedLoop, NativeOpenLoop
+from loadgen.native_loop import NativeClosedLoop, NativeOpenLoop, NativeSyncClosedLoop
 from loadgen.result import WindowStats
 from loadgen.threaded import ThreadedClosedLoop, level_driver
 
@@ -55,17 +55,19 @@ AnyDriver = ClosedLoop | ThreadedClosedLoop | NativeClosedLoop | OpenLoop
 
 
 def make_driver(cfg: LoadConfig, client: Client, payloads: Sequence[Payload], recorder: Recorder,
-                value: float, index: int = 0, count: int = 1) -> AnyDriver:
-    """The driver for one process: its share of the concurrency, or of the rate with its own phase/seed."""
+                value: float, batching: bool, index: int = 0, count: int = 1) -> AnyDriver:
+    """The driver for one process: its share of the concurrency, or of the rate with its own phase/seed;
+    `batching`: the model batches dynamically (loadgen.threaded level_driver)."""
     if cfg.mode == "concurrency":
         concurrency = int(share(value, index, count, True))
         # drawn shapes: workers walk disjoint runs of the draw sequence, so each draw is sent once
         stride = max(1, len(payloads) // max(1, concurrency)) if cfg.shape_dist is not None else 1
         loops: dict[str, type[ClosedLoop | ThreadedClosedLoop | NativeClosedLoop]] = {
-            "native": NativeClosedLoop, "threads": ThreadedClosedLoop, "asyncio": ClosedLoop}
-        loop = loops[level_driver(cfg, client, concurrency)]
+            "native": NativeClosedLoop, "native-sync": NativeSyncClosedLoop, "threads": ThreadedClosedLoop,
+            "asyncio": ClosedLoop}
+        loop = loops[level_driver(cfg, client, concurrency, batching)]
         return loop(client, payloads, recorder, concurrency, offset=index * 7919, stride=stride)
-    open_loop = NativeOpenLoop if level_driver(cfg, client, 0) == "native" else OpenLoop
+    open_loop = NativeOpenLoop if level_driver(cfg, client, 0, batching) == "native" else OpenLoop
     if cfg.schedule is not None:
         sched = cfg.schedule
         return open_loop(client, payloads, recorder, sched.mean_rate, max_outstanding=cfg.max_outstanding,
@@ -80,8 +82,9 @@ def make_driver(cfg: LoadConfig, client: Client, payloads: Sequence[Payload], re
 class InProcessSource:
     """All load from this process's event loop."""
 
-    def __init__(self, cfg: LoadConfig, client: Client, payloads: Sequence[Payload]) -> None:
+    def __init__(self, cfg: LoadConfig, client: Client, payloads: Sequence[Payload], batching: bool) -> None:
         self.cfg = cfg
+        self.batching = batching
         self.client = client
         self.payloads = list(payloads)
         self.recorder = Recorder(client, cfg.mode == "request_rate")
@@ -89,7 +92,7 @@ class InProcessSource:
 
     async def start_level(self, value: float) -> None:
         self.recorder = Recorder(self.client, self.cfg.mode == "request_rate")
-        self.driver = make_driver(self.cfg, self.client, self.payloads, self.recorder, value)
+        self.driver = make_driver(self.cfg, self.client, self.payloads, self.recorder, value, self.batching)
         self.driver.start()
 
     def pending(self) -> int:

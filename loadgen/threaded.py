@@ -11,7 +11,9 @@ many requests in flight the threads contend for the GIL and the single event loo
 with `benchmarks/vs_perf_analyzer.py --driver`; the README table names the numbers). Where the
 native C loop can run (loadgen.native_loop: gRPC, the native sender built, no drawn shapes to
 count) auto takes it at every concurrency, and for open loops too: it costs less client CPU per
-request than either.
+request than either. For a closed loop against a model whose config has ``dynamic_batching``, auto
+takes its sync form (``native-sync``, one C thread per call, perf_analyzer's default mode): the
+one-queue loop batches differently there (loadgen.native_loop says why).
 
 The measurement rule is unchanged: latency is the blocking call's span on one monotonic clock, a
 request belongs to the window in which it completes, and records go into the level's
@@ -30,28 +32,36 @@ from loadgen.clients.base import BlockingInfer, Client
 from loadgen.config import LoadConfig
 from loadgen.drivers import BACKOFF_CODES, FAILURE_BACKOFF_S, LoopState
 
+#: the closed loops that block one thread per request in flight (perf_analyzer's sync mode)
+SYNC_DRIVERS = ("native-sync", "threads")
 #: ``--driver auto`` uses threads for a closed loop with at most this many requests in flight
 #: (when the native loop cannot run).
 AUTO_MAX_THREADS = 4
 
 
-def driver_name(driver: str, mode: str, concurrency: int, native: bool = False) -> str:
+def driver_name(driver: str, mode: str, concurrency: int, native: bool = False,
+                batching: bool = False) -> str:
     """Which loop a level runs, as its JSON records it in ``client.driver``: "native" (the C closed
-    or open loop, loadgen.native_loop), "threads" or "asyncio". `native`: the native loop can run
-    (the native gRPC sender is built and chosen, and no drawn shapes need counting)."""
-    if driver == "native" or (driver == "auto" and native):
+    or open loop, loadgen.native_loop), "native-sync" (the C closed loop with a thread per call),
+    "threads" or "asyncio". `native`: the native loop can run (the native gRPC sender is built and
+    chosen, and no drawn shapes need counting); `batching`: the model has a dynamic batcher."""
+    closed = mode == "concurrency"
+    if closed and (driver == "native-sync" or (driver == "auto" and native and batching)):
+        return "native-sync"
+    if driver in ("native", "native-sync") or (driver == "auto" and native):
         return "native"
-    if mode != "concurrency":
+    if not closed:
         return "asyncio"  # otherwise open loops run on the event loop
     if driver == "threads" or (driver == "auto" and concurrency <= AUTO_MAX_THREADS):
         return "threads"
     return "asyncio"
 
 
-def level_driver(cfg: LoadConfig, client: Client, concurrency: int) -> str:
-    """`driver_name` for one process's share of a level of `cfg`, sent through `client`."""
+def level_driver(cfg: LoadConfig, client: Client, concurrency: int, batching: bool) -> str:
+    """`driver_name` for one process's share of a level of `cfg`, sent through `client` to a model
+    that batches dynamically (`batching`, its ModelInfo.dynamic_batching) or not."""
     native = client.sender == "native" and cfg.shape_dist is None
-    return driver_name(cfg.driver, cfg.mode, concurrency, native)
+    return driver_name(cfg.driver, cfg.mode, concurrency, native, batching)
 
 
 class ThreadedClosedLoop(LoopState[threading.Thread]):

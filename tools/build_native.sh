@@ -11,7 +11,7 @@ set -u
 VENV=${1:-.venv}
 PY="$VENV/bin/python"
 SRC=loadgen/clients/_cgrpc.c
-SOURCES="$SRC loadgen/clients/_cgrpc_loops.c loadgen/clients/_cgrpc_open.c"
+SOURCES="$SRC loadgen/clients/_cgrpc_loops.c loadgen/clients/_cgrpc_sync.c loadgen/clients/_cgrpc_open.c"
 DEPS="$SOURCES loadgen/clients/_cgrpc.h"
 fail() { echo "native: $*" >&2; exit 1; }
 

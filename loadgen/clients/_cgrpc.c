@@ -16,8 +16,9 @@
  *   Channel(target, method)                one HTTP/2 channel (no retries, no message size limit)
  *   Caller(channel, metadata)              one thread's completion queue and request metadata
  *   Caller.infer(payload, timeout_s)       None when OK, else (status code, details); timeout 0 = none
- *   Loop, OpenLoop                         the closed and open loops on their own C threads
- *                                          (loadgen/clients/_cgrpc_loops.c, _cgrpc_open.c)
+ *   Loop, SyncLoop, OpenLoop               the closed loops (one completion queue, or one thread
+ *                                          per call) and the open loop on their own C threads
+ *                                          (loadgen/clients/_cgrpc_loops.c, _cgrpc_sync.c, _cgrpc_open.c)
  *
  * This unit also holds what the loops share: metadata and payloads, one call's ops, and the sink
  * through which their threads hand completions to Python (declared in _cgrpc.h).
@@ -410,7 +411,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cgrpc",
 
 PyMODINIT_FUNC PyInit__cgrpc(void) {
     if (PyType_Ready(&ChannelType) < 0 || PyType_Ready(&CallerType) < 0 || PyType_Ready(&LoopType) < 0
-        || PyType_Ready(&OpenLoopType) < 0)
+        || PyType_Ready(&OpenLoopType) < 0 || PyType_Ready(&SyncLoopType) < 0)
         return NULL;
     grpc_init();
     PyObject *m = PyModule_Create(&module);
@@ -423,6 +424,8 @@ PyMODINIT_FUNC PyInit__cgrpc(void) {
     PyModule_AddObject(m, "Loop", (PyObject *)&LoopType);
     Py_INCREF(&OpenLoopType);
     PyModule_AddObject(m, "OpenLoop", (PyObject *)&OpenLoopType);
+    Py_INCREF(&SyncLoopType);
+    PyModule_AddObject(m, "SyncLoop", (PyObject *)&SyncLoopType);
     PyModule_AddStringConstant(m, "GRPC_VERSION", grpc_version_string());
     return m;
 }

@@ -1,7 +1,7 @@
-/* What the three units of saturate's native gRPC sender share: loadgen/clients/_cgrpc.c (the module,
- * Channel, Caller, one call's ops, the event sink), loadgen/clients/_cgrpc_loops.c (what both loops
- * are made of, and the closed loop) and loadgen/clients/_cgrpc_open.c (the open loop). Built together
- * by tools/build_native.sh. */
+/* What the four units of saturate's native gRPC sender share: loadgen/clients/_cgrpc.c (the module,
+ * Channel, Caller, one call's ops, the event sink), loadgen/clients/_cgrpc_loops.c (what the loops
+ * are made of, and the closed loop), loadgen/clients/_cgrpc_sync.c (the closed loop on one thread per
+ * call) and loadgen/clients/_cgrpc_open.c (the open loop). Built together by tools/build_native.sh. */
 #ifndef SATURATE_CGRPC_H
 #define SATURATE_CGRPC_H
 
@@ -23,6 +23,7 @@ typedef struct {
 extern PyTypeObject ChannelType;
 extern PyTypeObject LoopType;
 extern PyTypeObject OpenLoopType;
+extern PyTypeObject SyncLoopType;
 
 /* ---- one unary call ---- */
 
@@ -117,6 +118,9 @@ grpc_call_error common_start(Common *c, Rpc *r, grpc_slice body);
 Rpc *common_next(Common *c, int64_t wake_ns, int64_t *t, grpc_status_code *status, grpc_slice *details, int *stop);
 Event refused(int64_t t); /* the event of a call the core would not start */
 int start_thread(pthread_t *thread, void *(*main)(void *), void *arg); /* -1 with a Python error */
+/* the status codes in `codes` (a sequence of int 0..31) as a bit mask; -1 with a Python error */
+int64_t code_mask(PyObject *codes);
+int code_in(uint32_t mask, grpc_status_code s); /* status s is in the mask */
 
 /* a loop's calls: every slot made so far, each its own allocation (gRPC writes into a slot while its
  * call is in flight, so slots never move), and a stack of the idle ones (the open loop's) */

@@ -23,6 +23,8 @@ class Loop:
     @property
     def finished(self) -> bool: ...
 
+class SyncLoop(Loop): ...
+
 class OpenLoop:
     def __init__(self, channel: Channel, payloads: Sequence[bytes], offsets_ns: Sequence[int], period_ns: int,
                  start_ns: int, max_outstanding: int, late_ns: int, timeout_s: float,

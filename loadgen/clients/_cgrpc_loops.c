@@ -152,12 +152,9 @@ typedef struct {
     int running; /* the thread was started and not joined */
 } Loop;
 
-static int backs_off(const Loop *self, grpc_status_code s) {
-    return s >= 0 && s < 32 && (self->backoff_mask >> s) & 1u;
-}
+int code_in(uint32_t mask, grpc_status_code s) { return s >= 0 && s < 32 && (mask >> s) & 1u; }
 
-/* the status codes in `codes` (a sequence of int 0..31) as a bit mask; -1 with a Python error */
-static int64_t code_mask(PyObject *codes) {
+int64_t code_mask(PyObject *codes) {
     PyObject *seq = PySequence_Fast(codes, "backoff_codes must be a sequence of int");
     if (seq == NULL) return -1;
     uint32_t mask = 0;
@@ -230,7 +227,7 @@ static void *loop_main(void *arg) {
         sink_push_locked(&self->c.sink, e);
         pthread_mutex_unlock(&self->c.sink.mu);
         if (self->c.stopping) continue;
-        if (backs_off(self, status)) r->resume_at = t + self->backoff_ns;
+        if (code_in(self->backoff_mask, status)) r->resume_at = t + self->backoff_ns;
         else {
             loop_send(self, r->index, t);
             busy += r->busy;

@@ -32,6 +32,8 @@ class ModelInfo:
     outputs: tuple[TensorSpec, ...]
     max_batch_size: int
     platform: str = ""
+    #: the model's config has a ``dynamic_batching`` block (Triton's dynamic batcher is on)
+    dynamic_batching: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,4 +149,5 @@ def model_info_from_json(meta: dict[str, Any], config: dict[str, Any]) -> ModelI
         outputs=specs(meta.get("outputs", [])),
         max_batch_size=int(cfg.get("max_batch_size", 0) or 0),
         platform=str(meta.get("platform", "")),
+        dynamic_batching="dynamic_batching" in cfg,
     )

@@ -183,10 +183,13 @@ class GrpcClient:
         return self._native
 
     def native_loop(self, payloads: Sequence[Payload], concurrency: int, backoff_s: float,
-                    backoff_codes: Collection[str], offset: int = 0, stride: int = 1) -> _cgrpc.Loop:
-        """The C closed loop on the native channel (loadgen.native_loop), same request, token, deadline."""
+                    backoff_codes: Collection[str], offset: int = 0, stride: int = 1,
+                    sync: bool = False) -> _cgrpc.Loop:
+        """A C closed loop on the native channel (loadgen.native_loop; `sync`: one thread per call),
+        same request, token, deadline."""
         return self._native_channel().loop([p[0] for p in payloads], concurrency, self._infer_metadata,
-                                           self.request_timeout_s, backoff_s, backoff_codes, offset, stride)
+                                           self.request_timeout_s, backoff_s, backoff_codes, offset, stride,
+                                           sync)
 
     def native_open_loop(self, payloads: Sequence[Payload], offsets_ns: Sequence[int], period_ns: int,
                          start_ns: int, max_outstanding: int, late_ns: int) -> _cgrpc.OpenLoop:

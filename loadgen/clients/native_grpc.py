@@ -6,10 +6,10 @@ loadgen/clients/_cgrpc.c, built by tools/build_native.sh), which skips grpcio's 
 so costs the client a fraction of the CPU per request. ``--sender auto`` takes the native one when it
 is built; each level's ``client.sender`` records which one ran. Both send the same pre-serialized
 bytes with the same metadata and deadline and return a status code the same way; the answer is not
-parsed by either. The extension also runs whole loops in C for `--driver native` (loadgen.native_loop):
-a closed one (`_cgrpc.Loop`, N calls in flight on one completion queue, perf_analyzer's async mode)
-and an open one (`_cgrpc.OpenLoop`, calls sent on a fixed schedule). The asyncio driver always uses
-grpc.aio.
+parsed by either. The extension also runs whole loops in C for `--driver native` and `native-sync`
+(loadgen.native_loop): closed ones (`_cgrpc.Loop`, N calls in flight on one completion queue,
+perf_analyzer's async mode; `_cgrpc.SyncLoop`, one C thread per call, its sync mode) and an open one
+(`_cgrpc.OpenLoop`, calls sent on a fixed schedule). The asyncio driver always uses grpc.aio.
 """
 
 from __future__ import annotations
@@ -66,12 +66,14 @@ class NativeChannel:
 
     def loop(self, payloads: Sequence[bytes], concurrency: int, metadata: tuple[tuple[str, str], ...] | None,
              timeout_s: float | None, backoff_s: float, backoff_codes: Collection[str], offset: int = 0,
-             stride: int = 1) -> _cgrpc.Loop:
-        """A closed loop of `concurrency` calls in flight on one completion queue (loadgen.native_loop);
-        a slot waits `backoff_s` after a failure whose status is named in `backoff_codes`."""
+             stride: int = 1, sync: bool = False) -> _cgrpc.Loop:
+        """A closed loop of `concurrency` calls in flight (loadgen.native_loop): on one completion
+        queue, or with `sync` each on its own thread (`SyncLoop`); a call waits `backoff_s` after a
+        failure whose status is named in `backoff_codes`."""
         assert _cgrpc is not None, NATIVE_MISSING
         codes = sorted(grpc.StatusCode[name].value[0] for name in backoff_codes)
-        return _cgrpc.Loop(self._channel, payloads, concurrency, timeout_s or 0.0, backoff_s, codes, metadata,
+        kind = _cgrpc.SyncLoop if sync else _cgrpc.Loop
+        return kind(self._channel, payloads, concurrency, timeout_s or 0.0, backoff_s, codes, metadata,
                            offset, stride)
 
     def open_loop(self, payloads: Sequence[bytes], offsets_ns: Sequence[int], period_ns: int, start_ns: int,

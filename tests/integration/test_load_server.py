@@ -51,17 +51,18 @@ def _check_server_columns(rows: list[dict[str, str]]) -> None:
 
 
 @pytest.mark.parametrize(("protocol", "driver"), [
-    ("grpc", "auto"), ("grpc", "native"), ("grpc", "threads"), ("grpc", "asyncio"), ("http", "auto"),
-    ("http", "threads"), ("http", "asyncio")])
+    ("grpc", "auto"), ("grpc", "native"), ("grpc", "native-sync"), ("grpc", "threads"), ("grpc", "asyncio"),
+    ("http", "auto"), ("http", "threads"), ("http", "asyncio")])
 def test_concurrency_1_to_4(mlp: ServerProcess, protocol: str, driver: str, tmp_path: Path) -> None:
-    """Every closed loop (the C loop, blocking sends on threads, coroutines) over both transports;
-    auto takes the C loop for gRPC (make test builds it) and threads for HTTP at c <= 4."""
+    """Every closed loop (the C loops, blocking sends on threads, coroutines) over both transports;
+    auto takes the C sync loop for gRPC (make test builds it; the served MLP batches dynamically) and
+    threads for HTTP at c <= 4."""
     out, js = tmp_path / "out.csv", tmp_path / "out.json"
     res = _load(mlp, "--concurrency-range", "1:4", *FAST, "-f", str(out), "--json", str(js),
                 "--driver", driver, protocol=protocol)
     assert res.returncode == 0, res.stderr
     doc = json.loads(js.read_text())
-    ran = {"auto": "native" if protocol == "grpc" else "threads"}.get(driver, driver)
+    ran = {"auto": "native-sync" if protocol == "grpc" else "threads"}.get(driver, driver)
     assert doc["config"]["driver"] == driver and {lv["client"]["driver"] for lv in doc["levels"]} == {ran}
     # threaded and C-loop gRPC levels go through the native sender, HTTP threads through Python
     sender = None if ran == "asyncio" else ("native" if protocol == "grpc" else "python")

@@ -16,7 +16,7 @@ from conftest import REPO, free_port
 from loadgen.clients import GrpcClient, HttpClient, RequestTensors
 from loadgen.clients.native_grpc import native_missing
 from loadgen.drivers import ClosedLoop, OpenLoop, Recorder, schedule_offsets
-from loadgen.native_loop import NativeClosedLoop, NativeOpenLoop
+from loadgen.native_loop import NativeClosedLoop, NativeOpenLoop, NativeSyncClosedLoop
 from saturate.errors import ModelError, ServerError
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -130,7 +130,7 @@ def test_open_loop_rate_latency_and_drop_cap(null_server: str, open_loop: type[O
 
 
 @NATIVE
-@pytest.mark.parametrize("kind", ["closed", "open"])
+@pytest.mark.parametrize("kind", ["closed", "sync", "open"])
 def test_a_c_loops_windows_hold_exactly_what_completed_in_them(null_server: str, kind: str) -> None:
     """The C loops' completions wait in C until Python takes them (every POLL_S); each cut takes them
     first (`Recorder.flush`), so no request that completed by an edge is left for the next window."""
@@ -139,7 +139,8 @@ def test_a_c_loops_windows_hold_exactly_what_completed_in_them(null_server: str,
         await c.open()
         rec = Recorder(c, open_loop=kind == "open")
         payloads = [c.prepare("null", "", REQ)]
-        driver = (NativeClosedLoop(c, payloads, rec, 2) if kind == "closed"
+        closed = {"closed": NativeClosedLoop, "sync": NativeSyncClosedLoop}.get(kind)
+        driver = (closed(c, payloads, rec, 2) if closed is not None
                   else NativeOpenLoop(c, payloads, rec, rate=2000, seed=3))
         driver.start()
         rec.reset()

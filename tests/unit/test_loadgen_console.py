@@ -68,6 +68,10 @@ def test_banner_and_summary_table_match() -> None:
     diff = [(a, b) for a, b in zip(banner.splitlines(), theirs, strict=True) if a != b]
     assert diff == [("  Using asynchronous calls for inference", "  Using synchronous calls for inference")]
     assert level_header("request_rate", 50.0) == "Request Rate: 50 inference requests per second"
+    # a closed loop blocking a thread per request (native-sync, threads) says what perf_analyzer's sync says
+    real_sync = (PA / "pa_collect_metrics.txt").read_text().split("\n\n")[0]
+    assert settings_banner(batch_size=1, mode="concurrency", limit=2, interval_ms=2000,
+                           synchronous=True).rstrip("\n") == real_sync
     lv = pa_level()
     table = summary_table([lv])
     assert table.splitlines() == [

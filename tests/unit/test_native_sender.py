@@ -52,7 +52,8 @@ class _Handler:
 def server() -> Iterator[tuple[str, _Handler]]:
     handler = _Handler()
     service, method = INFER_METHOD.strip("/").split("/")
-    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    # enough workers that the "hang" calls (each holds one for 1 s) never delay the tests after them
+    srv = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
     srv.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
         service, {method: grpc.unary_unary_rpc_method_handler(handler)}),))
     port = srv.add_insecure_port("127.0.0.1:0")
@@ -154,16 +155,24 @@ def _collect(loop: _cgrpc.Loop | _cgrpc.OpenLoop, seconds: float) -> tuple[list[
 
 def _loop(target: str, payloads: list[bytes], concurrency: int, timeout_s: float = 5.0,
           backoff_s: float = 0.01, metadata: tuple[tuple[str, str], ...] | None = None,
-          offset: int = 0, backoff_codes: frozenset[str] = BACKOFF_CODES) -> _cgrpc.Loop:
+          offset: int = 0, backoff_codes: frozenset[str] = BACKOFF_CODES,
+          sync: bool = False) -> _cgrpc.Loop:
     channel = native_grpc.NativeChannel(target, INFER_METHOD)
-    return channel.loop(payloads, concurrency, metadata, timeout_s, backoff_s, backoff_codes, offset)
+    return channel.loop(payloads, concurrency, metadata, timeout_s, backoff_s, backoff_codes, offset,
+                        sync=sync)
 
 
-def test_the_c_loop_keeps_n_in_flight_and_every_send_completes(server: tuple[str, _Handler]) -> None:
+#: both closed loops: one completion queue (`Loop`) and a thread per call (`SyncLoop`, native-sync)
+BOTH = pytest.mark.parametrize("sync", [False, True], ids=["one-queue", "sync"])
+
+
+@BOTH
+def test_the_c_loop_keeps_n_in_flight_and_every_send_completes(server: tuple[str, _Handler],
+                                                               sync: bool) -> None:
     target, handler = server
     before = len(handler.seen)
     t0 = time.perf_counter_ns()
-    loop = _loop(target, [b"ok-a", b"ok-b", b"ok-c"], 4, offset=1)
+    loop = _loop(target, [b"ok-a", b"ok-b", b"ok-c"], 4, offset=1, sync=sync)
     events, sent = _collect(loop, 0.3)
     t1 = time.perf_counter_ns()
     assert len(events) == sent == len(handler.seen) - before > 8
@@ -177,8 +186,9 @@ def test_the_c_loop_keeps_n_in_flight_and_every_send_completes(server: tuple[str
     assert {r for r, _ in handler.seen[before:]} == {b"ok-a", b"ok-b", b"ok-c"}
 
 
-def test_the_c_loop_reports_refusals_and_goes_on(server: tuple[str, _Handler]) -> None:
-    events, sent = _collect(_loop(server[0], [b"refuse", b"ok"], 1,
+@BOTH
+def test_the_c_loop_reports_refusals_and_goes_on(server: tuple[str, _Handler], sync: bool) -> None:
+    events, sent = _collect(_loop(server[0], [b"refuse", b"ok"], 1, sync=sync,
                                   metadata=(("triton-grpc-protocol-triton-access-token", "t"),)), 0.2)
     codes = [code for _, _, code, _ in events]
     assert sent == len(events) and codes.count(3) > 2 and codes.count(0) > 2  # 3 = INVALID_ARGUMENT
@@ -186,34 +196,39 @@ def test_the_c_loop_reports_refusals_and_goes_on(server: tuple[str, _Handler]) -
     assert server[1].seen[-1][1]["triton-grpc-protocol-triton-access-token"] == "t"
 
 
-def test_the_c_loop_backs_off_from_an_unreachable_server() -> None:
+@BOTH
+def test_the_c_loop_backs_off_from_an_unreachable_server(sync: bool) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    events, sent = _collect(_loop(f"127.0.0.1:{port}", [b"ok"], 2, backoff_s=0.05), 0.3)
+    events, sent = _collect(_loop(f"127.0.0.1:{port}", [b"ok"], 2, backoff_s=0.05, sync=sync), 0.3)
     assert events and {native_grpc.code_name(c) for _, _, c, _ in events} == {"UNAVAILABLE"}
     assert sent == len(events) <= 2 * (0.3 / 0.05 + 2)  # each slot waits 50 ms between tries
 
 
-def test_the_c_loop_backs_off_only_for_the_codes_python_names() -> None:
+@BOTH
+def test_the_c_loop_backs_off_only_for_the_codes_python_names(sync: bool) -> None:
     """The codes come from loadgen.drivers.BACKOFF_CODES, not from a copy in C: with none named, a
     refused connection is tried again at once."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    loop = _loop(f"127.0.0.1:{port}", [b"ok"], 2, backoff_s=0.05, backoff_codes=frozenset())
+    loop = _loop(f"127.0.0.1:{port}", [b"ok"], 2, backoff_s=0.05, backoff_codes=frozenset(), sync=sync)
     events, sent = _collect(loop, 0.3)
     assert {native_grpc.code_name(c) for _, _, c, _ in events} == {"UNAVAILABLE"}
     assert sent == len(events) > 2 * (0.3 / 0.05 + 2)
     with pytest.raises(ValueError, match=r"0\.\.31"):
-        _cgrpc.Loop(_cgrpc.Channel(f"127.0.0.1:{port}", INFER_METHOD), [b"ok"], 1, 1.0, 0.05, [32])
+        kind = _cgrpc.SyncLoop if sync else _cgrpc.Loop
+        kind(_cgrpc.Channel(f"127.0.0.1:{port}", INFER_METHOD), [b"ok"], 1, 1.0, 0.05, [32])
 
 
-def test_the_c_loop_deadline_and_a_loop_dropped_with_calls_in_flight(server: tuple[str, _Handler]) -> None:
-    events, _ = _collect(_loop(server[0], [b"hang"], 2, timeout_s=0.2), 0.1)
+@BOTH
+def test_the_c_loop_deadline_and_a_loop_dropped_with_calls_in_flight(server: tuple[str, _Handler],
+                                                                     sync: bool) -> None:
+    events, _ = _collect(_loop(server[0], [b"hang"], 2, timeout_s=0.2, sync=sync), 0.1)
     assert {native_grpc.code_name(c) for _, _, c, _ in events} == {"DEADLINE_EXCEEDED"}
     assert all(0.15e9 < lat < 0.9e9 for _, lat, _, _ in events)
-    loop = _loop(server[0], [b"hang"], 3, timeout_s=0)  # no deadline: only dropping it ends the calls
+    loop = _loop(server[0], [b"hang"], 3, timeout_s=0, sync=sync)  # no deadline: only dropping it ends them
     loop.wait(0.05)
     loop.take()
     assert loop.inflight == 3

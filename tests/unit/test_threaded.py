@@ -126,3 +126,17 @@ def test_walks_the_payloads_from_its_offset() -> None:
 def test_which_driver_a_level_gets(driver: str, mode: str, concurrency: int, native: bool,
                                    expected: str) -> None:
     assert driver_name(driver, mode, concurrency, native) == expected
+
+
+@pytest.mark.parametrize(("driver", "mode", "native", "expected"), [
+    ("auto", "concurrency", True, "native-sync"),  # a dynamic batcher: perf_analyzer's sync arrivals
+    ("auto", "concurrency", False, "threads"),  # the C loops cannot run
+    ("native", "concurrency", True, "native"),  # asked for: the one-queue loop even so
+    ("native-sync", "concurrency", True, "native-sync"),
+    ("auto", "request_rate", True, "native"),  # an open loop's sends do not depend on the answers
+    ("native-sync", "request_rate", True, "native"),
+])
+def test_a_batching_model_gets_the_sync_loop(driver: str, mode: str, native: bool, expected: str) -> None:
+    assert driver_name(driver, mode, 4, native, batching=True) == expected
+    if driver == "auto" and mode == "concurrency" and native:
+        assert driver_name(driver, mode, 4, native, batching=False) == "native"

@@ -1,0 +1,211 @@
+/* The native sender's sync closed loop (loadgen/native_loop.py NativeSyncClosedLoop), on the parts the
+ * loops share (loadgen/clients/_cgrpc_loops.c, declared in loadgen/clients/_cgrpc.h).
+ *
+ *   SyncLoop(channel, payloads, concurrency, timeout_s, backoff_s, backoff_codes, metadata, offset, stride)
+ *       N calls in flight, each on its own C thread with its own completion queue: the thread starts
+ *       its call, waits on its queue until that call completes, stamps it (CLOCK_MONOTONIC) and starts
+ *       its next. This is perf_analyzer's sync concurrency mode (perf_analyzer concurrency_worker.cc
+ *       with sync contexts: one thread per request in flight, each blocking in grpc++'s
+ *       BlockingUnaryCall, which waits on a completion queue of its own), without the GIL.
+ *
+ * Why a second closed loop: against a dynamic batcher, when the calls of one batch complete together,
+ * the one-queue loop (`Loop`) resends all of them within microseconds, so they reach the batcher
+ * together again and form larger batches than perf_analyzer's client gets; here each thread wakes on
+ * its own, as perf_analyzer's do, and the server sees perf_analyzer's arrival pattern.
+ *
+ * Same contract as Loop: after a failure whose status is one of backoff_codes a thread waits backoff_s;
+ * wait(max_wait_s) / take() hand the events over; stop() sends no more (calls in flight complete);
+ * dropping the object cancels those, then joins the threads. */
+#include "_cgrpc.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+typedef struct SyncLoop SyncLoop;
+
+typedef struct {
+    SyncLoop *owner;
+    Rpc *rpc;
+    grpc_completion_queue *cq; /* this thread's own */
+    pthread_t thread;
+    int started;
+} Worker;
+
+struct SyncLoop {
+    PyObject_HEAD
+    Common c;
+    Pool pool; /* one slot per thread */
+    Worker *workers;
+    int n_workers;
+    int live; /* under c.sink.mu: threads still running; the last one finishes the sink */
+    int64_t backoff_ns;
+    uint32_t backoff_mask;
+};
+
+/* sleep until `until` (CLOCK_MONOTONIC ns) or until the loop stops, looking every LOOP_TICK_NS */
+static void sleep_until(SyncLoop *self, int64_t until) {
+    for (int64_t left = until - now_ns(); left > 0 && !self->c.stopping; left = until - now_ns()) {
+        int64_t ns = left < LOOP_TICK_NS ? left : LOOP_TICK_NS;
+        struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* wait for this thread's call; cancels it once the loop is being dropped. The completion's status. */
+static grpc_status_code await_call(SyncLoop *self, Worker *w, grpc_slice *details) {
+    int cancelled = 0;
+    grpc_event ev;
+    for (;;) {
+        ev = grpc_completion_queue_next(w->cq, after_ns(LOOP_TICK_NS), NULL);
+        if (ev.type == GRPC_OP_COMPLETE) break;
+        if (self->c.cancelling && !cancelled) {
+            cancelled = 1;
+            grpc_call_cancel(w->rpc->call, NULL);
+        }
+    }
+    Rpc *r = w->rpc;
+    grpc_status_code status = ev.success ? r->status : GRPC_STATUS_INTERNAL;
+    *details = r->details;
+    rpc_finish(r);
+    r->busy = 0;
+    return status;
+}
+
+static void *worker_main(void *arg) {
+    Worker *w = (Worker *)arg;
+    SyncLoop *self = w->owner;
+    Rpc *r = w->rpc;
+    while (!self->c.stopping) {
+        int64_t t = now_ns();
+        grpc_slice body = self->c.payloads[r->next % self->c.n_payloads];
+        r->next++;
+        r->t0 = t;
+        int ok = rpc_start(r, self->c.owner, w->cq, body, self->c.metadata, self->c.n_metadata,
+                           self->c.timeout_s, r) == GRPC_CALL_OK;
+        pthread_mutex_lock(&self->c.sink.mu);
+        self->c.sink.sent++;
+        if (ok) self->c.sink.inflight++;
+        else sink_push_locked(&self->c.sink, refused(t));
+        pthread_mutex_unlock(&self->c.sink.mu);
+        if (!ok) {
+            rpc_finish(r);
+            grpc_slice_unref(r->details);
+            sleep_until(self, t + self->backoff_ns);
+            continue;
+        }
+        r->busy = 1;
+        grpc_slice details;
+        grpc_status_code status = await_call(self, w, &details);
+        pthread_mutex_lock(&self->c.sink.mu);
+        t = now_ns(); /* stamped under the sink's lock: the threads' events reach Python in time order */
+        Event e = {t, t - r->t0, 0, status, EV_DONE, details};
+        self->c.sink.inflight--;
+        sink_push_locked(&self->c.sink, e);
+        pthread_mutex_unlock(&self->c.sink.mu);
+        if (code_in(self->backoff_mask, status)) sleep_until(self, t + self->backoff_ns);
+    }
+    pthread_mutex_lock(&self->c.sink.mu);
+    int last = --self->live == 0;
+    pthread_mutex_unlock(&self->c.sink.mu);
+    if (last) sink_finish(&self->c.sink);
+    return NULL;
+}
+
+static void join_workers(SyncLoop *self) {
+    for (int i = 0; i < self->n_workers; i++) {
+        Worker *w = &self->workers[i];
+        if (w->started) {
+            pthread_join(w->thread, NULL);
+            w->started = 0;
+        }
+        if (w->cq != NULL) {
+            drain_shutdown(w->cq);
+            w->cq = NULL;
+        }
+    }
+}
+
+static int SyncLoop_init(SyncLoop *self, PyObject *args, PyObject *kwargs) {
+    PyObject *owner, *payloads, *codes, *metadata = Py_None;
+    int concurrency;
+    Py_ssize_t offset = 0, stride = 1;
+    double timeout_s, backoff_s;
+    static char *names[] = {"channel", "payloads", "concurrency", "timeout_s", "backoff_s", "backoff_codes",
+                            "metadata", "offset", "stride", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OiddO|Onn", names, &ChannelType, &owner, &payloads,
+                                     &concurrency, &timeout_s, &backoff_s, &codes, &metadata, &offset, &stride))
+        return -1;
+    if (concurrency < 1) {
+        PyErr_SetString(PyExc_ValueError, "concurrency must be >= 1");
+        return -1;
+    }
+    if (self->workers != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "loop already initialised");
+        return -1;
+    }
+    int64_t mask = code_mask(codes);
+    if (mask < 0) return -1;
+    self->backoff_mask = (uint32_t)mask;
+    self->backoff_ns = (int64_t)(backoff_s * 1e9);
+    if (common_init(&self->c, owner, payloads, metadata, timeout_s) < 0) return -1;
+    self->workers = calloc((size_t)concurrency, sizeof(Worker));
+    if (self->workers == NULL) abort();
+    self->n_workers = concurrency;
+    for (int i = 0; i < concurrency; i++) {
+        Worker *w = &self->workers[i];
+        w->owner = self;
+        w->rpc = pool_add(&self->pool);
+        w->rpc->next = offset + (Py_ssize_t)i * stride;
+        w->cq = grpc_completion_queue_create_for_next(NULL);
+    }
+    self->live = concurrency;
+    for (int i = 0; i < concurrency; i++) {
+        if (start_thread(&self->workers[i].thread, worker_main, &self->workers[i]) < 0) {
+            pthread_mutex_lock(&self->c.sink.mu);
+            self->live -= concurrency - i; /* the ones never started */
+            int none = self->live == 0;
+            pthread_mutex_unlock(&self->c.sink.mu);
+            self->c.stopping = 1;
+            if (none) sink_finish(&self->c.sink);
+            return -1;
+        }
+        self->workers[i].started = 1;
+    }
+    return 0;
+}
+
+static void SyncLoop_dealloc(SyncLoop *self) {
+    if (self->workers != NULL) {
+        self->c.stopping = 1;
+        self->c.cancelling = 1; /* each thread cancels its call in flight and exits */
+        Py_BEGIN_ALLOW_THREADS
+        join_workers(self);
+        Py_END_ALLOW_THREADS
+        free(self->workers);
+        self->workers = NULL;
+    }
+    common_free(&self->c);
+    pool_free(&self->pool);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *SyncLoop_take(AnyLoop *self, PyObject *unused) { return take_events(self, 0); }
+
+static PyObject *SyncLoop_stop(SyncLoop *self, PyObject *unused) {
+    self->c.stopping = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef SyncLoop_methods[] = {
+    {"wait", (PyCFunction)any_wait, METH_VARARGS, LOOP_WAIT_DOC},
+    {"take", (PyCFunction)SyncLoop_take, METH_NOARGS,
+     "take() -> (events, sent): the completions since the last take, each (end_ns, latency_ns, code, details)."},
+    {"stop", (PyCFunction)SyncLoop_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
+    {NULL, NULL, 0, NULL}};
+
+PyTypeObject SyncLoopType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loadgen.clients._cgrpc.SyncLoop",
+    .tp_basicsize = sizeof(SyncLoop), .tp_flags = Py_TPFLAGS_DEFAULT, .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)SyncLoop_init, .tp_dealloc = (destructor)SyncLoop_dealloc,
+    .tp_methods = SyncLoop_methods, .tp_getset = any_getset,
+    .tp_doc = "A closed loop of N calls in flight, each on its own C thread and completion queue."};
