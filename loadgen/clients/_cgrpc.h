@@ -146,6 +146,11 @@ typedef struct {
 PyObject *any_wait(AnyLoop *self, PyObject *args);
 PyObject *take_events(AnyLoop *self, int open_loop);
 extern PyGetSetDef any_getset[];
+/* a closed loop's arguments (channel, payloads, concurrency, timeout_s, backoff_s, backoff_codes[, metadata,
+ * offset, stride]) into its Common, one pool slot per call in flight, its back-off: the concurrency, or -1
+ * with a Python error */
+int closed_init(Common *c, Pool *pool, PyObject *args, PyObject *kwargs, int64_t *backoff_ns, uint32_t *mask);
+extern PyMethodDef closed_loop_methods[]; /* wait, take, stop of a closed loop (Loop, SyncLoop) */
 #define LOOP_WAIT_DOC "wait(max_wait_s): until a batch of events is ready or the loop finished, at most max_wait_s (GIL released)."
 
 #endif

@@ -237,7 +237,7 @@ static void *loop_main(void *arg) {
     return NULL;
 }
 
-static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
+int closed_init(Common *c, Pool *pool, PyObject *args, PyObject *kwargs, int64_t *backoff_ns, uint32_t *mask) {
     PyObject *owner, *payloads, *codes, *metadata = Py_None;
     int concurrency;
     Py_ssize_t offset = 0, stride = 1;
@@ -251,12 +251,17 @@ static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_ValueError, "concurrency must be >= 1");
         return -1;
     }
-    int64_t mask = code_mask(codes);
-    if (mask < 0) return -1;
-    self->backoff_mask = (uint32_t)mask;
-    if (common_init(&self->c, owner, payloads, metadata, timeout_s) < 0) return -1;
-    for (int i = 0; i < concurrency; i++) pool_add(&self->pool)->next = offset + (Py_ssize_t)i * stride;
-    self->backoff_ns = (int64_t)(backoff_s * 1e9);
+    int64_t codes_mask = code_mask(codes);
+    if (codes_mask < 0) return -1;
+    if (common_init(c, owner, payloads, metadata, timeout_s) < 0) return -1;
+    *mask = (uint32_t)codes_mask;
+    *backoff_ns = (int64_t)(backoff_s * 1e9);
+    for (int i = 0; i < concurrency; i++) pool_add(pool)->next = offset + (Py_ssize_t)i * stride;
+    return concurrency;
+}
+
+static int Loop_init(Loop *self, PyObject *args, PyObject *kwargs) {
+    if (closed_init(&self->c, &self->pool, args, kwargs, &self->backoff_ns, &self->backoff_mask) < 0) return -1;
     if (start_thread(&self->thread, loop_main, self) < 0) return -1;
     self->running = 1;
     return 0;
@@ -283,7 +288,8 @@ static PyObject *Loop_stop(AnyLoop *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyMethodDef Loop_methods[] = {
+/* what Python calls on either closed loop (Loop, SyncLoop) */
+PyMethodDef closed_loop_methods[] = {
     {"wait", (PyCFunction)any_wait, METH_VARARGS, LOOP_WAIT_DOC},
     {"take", (PyCFunction)Loop_take, METH_NOARGS,
      "take() -> (events, sent): the completions since the last take, each (end_ns, latency_ns, code, details)."},
@@ -294,5 +300,5 @@ PyTypeObject LoopType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loadgen.clients._cgrpc.Loop",
     .tp_basicsize = sizeof(Loop), .tp_flags = Py_TPFLAGS_DEFAULT, .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Loop_init, .tp_dealloc = (destructor)Loop_dealloc,
-    .tp_methods = Loop_methods, .tp_getset = any_getset,
+    .tp_methods = closed_loop_methods, .tp_getset = any_getset,
     .tp_doc = "A closed loop of N calls in flight on one completion queue, on its own C thread."};

@@ -126,36 +126,15 @@ static void join_workers(SyncLoop *self) {
 }
 
 static int SyncLoop_init(SyncLoop *self, PyObject *args, PyObject *kwargs) {
-    PyObject *owner, *payloads, *codes, *metadata = Py_None;
-    int concurrency;
-    Py_ssize_t offset = 0, stride = 1;
-    double timeout_s, backoff_s;
-    static char *names[] = {"channel", "payloads", "concurrency", "timeout_s", "backoff_s", "backoff_codes",
-                            "metadata", "offset", "stride", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OiddO|Onn", names, &ChannelType, &owner, &payloads,
-                                     &concurrency, &timeout_s, &backoff_s, &codes, &metadata, &offset, &stride))
-        return -1;
-    if (concurrency < 1) {
-        PyErr_SetString(PyExc_ValueError, "concurrency must be >= 1");
-        return -1;
-    }
-    if (self->workers != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "loop already initialised");
-        return -1;
-    }
-    int64_t mask = code_mask(codes);
-    if (mask < 0) return -1;
-    self->backoff_mask = (uint32_t)mask;
-    self->backoff_ns = (int64_t)(backoff_s * 1e9);
-    if (common_init(&self->c, owner, payloads, metadata, timeout_s) < 0) return -1;
+    int concurrency = closed_init(&self->c, &self->pool, args, kwargs, &self->backoff_ns, &self->backoff_mask);
+    if (concurrency < 0) return -1;
     self->workers = calloc((size_t)concurrency, sizeof(Worker));
     if (self->workers == NULL) abort();
     self->n_workers = concurrency;
     for (int i = 0; i < concurrency; i++) {
         Worker *w = &self->workers[i];
         w->owner = self;
-        w->rpc = pool_add(&self->pool);
-        w->rpc->next = offset + (Py_ssize_t)i * stride;
+        w->rpc = self->pool.slots[i];
         w->cq = grpc_completion_queue_create_for_next(NULL);
     }
     self->live = concurrency;
@@ -189,23 +168,9 @@ static void SyncLoop_dealloc(SyncLoop *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *SyncLoop_take(AnyLoop *self, PyObject *unused) { return take_events(self, 0); }
-
-static PyObject *SyncLoop_stop(SyncLoop *self, PyObject *unused) {
-    self->c.stopping = 1;
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef SyncLoop_methods[] = {
-    {"wait", (PyCFunction)any_wait, METH_VARARGS, LOOP_WAIT_DOC},
-    {"take", (PyCFunction)SyncLoop_take, METH_NOARGS,
-     "take() -> (events, sent): the completions since the last take, each (end_ns, latency_ns, code, details)."},
-    {"stop", (PyCFunction)SyncLoop_stop, METH_NOARGS, "Send no more; calls in flight still complete."},
-    {NULL, NULL, 0, NULL}};
-
 PyTypeObject SyncLoopType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "loadgen.clients._cgrpc.SyncLoop",
     .tp_basicsize = sizeof(SyncLoop), .tp_flags = Py_TPFLAGS_DEFAULT, .tp_new = PyType_GenericNew,
     .tp_init = (initproc)SyncLoop_init, .tp_dealloc = (destructor)SyncLoop_dealloc,
-    .tp_methods = SyncLoop_methods, .tp_getset = any_getset,
+    .tp_methods = closed_loop_methods, .tp_getset = any_getset,
     .tp_doc = "A closed loop of N calls in flight, each on its own C thread and completion queue."};
