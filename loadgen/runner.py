@@ -231,7 +231,7 @@ class LoadSession:
         hist = level_block([w.latencies_ns for w in self.merged_windows])
         driver = self.driver(value)
         assert self._client is not None
-        sender = self._client.sender if driver in ("threads", "native", "native-sync") else None
+        sender = None if driver == "asyncio" else self._client.sender  # the event loop uses grpc.aio/aiohttp
         client = dataclasses.replace(level.client, driver=driver, sender=sender)
         return dataclasses.replace(level, client=client, extras={**level.extras, "histogram": hist})
 

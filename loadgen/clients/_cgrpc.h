@@ -150,6 +150,9 @@ extern PyGetSetDef any_getset[];
  * offset, stride]) into its Common, one pool slot per call in flight, its back-off: the concurrency, or -1
  * with a Python error */
 int closed_init(Common *c, Pool *pool, PyObject *args, PyObject *kwargs, int64_t *backoff_ns, uint32_t *mask);
+/* start slot r's next call at `t` on `cq` (tag r) and count it in the sink; a call the core refuses is
+ * released and pushed as an INTERNAL event. 1 when the call is in flight. */
+int closed_send(Common *c, Rpc *r, grpc_completion_queue *cq, int64_t t);
 extern PyMethodDef closed_loop_methods[]; /* wait, take, stop of a closed loop (Loop, SyncLoop) */
 #define LOOP_WAIT_DOC "wait(max_wait_s): until a batch of events is ready or the loop finished, at most max_wait_s (GIL released)."
 

@@ -171,25 +171,28 @@ int64_t code_mask(PyObject *codes) {
     return mask;
 }
 
-/* start slot i's next call at `t` (loop thread); a call the core refuses is an INTERNAL event and backs off */
-static void loop_send(Loop *self, int i, int64_t t) {
-    Rpc *r = self->pool.slots[i];
-    grpc_slice body = self->c.payloads[r->next % self->c.n_payloads];
+int closed_send(Common *c, Rpc *r, grpc_completion_queue *cq, int64_t t) {
+    grpc_slice body = c->payloads[r->next % c->n_payloads];
     r->next++;
     r->t0 = t;
-    r->resume_at = 0;
-    int ok = common_start(&self->c, r, body) == GRPC_CALL_OK;
+    int ok = rpc_start(r, c->owner, cq, body, c->metadata, c->n_metadata, c->timeout_s, r) == GRPC_CALL_OK;
     if (!ok) {
         rpc_finish(r);
         grpc_slice_unref(r->details);
-        r->resume_at = t + self->backoff_ns;
     }
-    r->busy = ok;
-    pthread_mutex_lock(&self->c.sink.mu);
-    self->c.sink.sent++;
-    if (ok) self->c.sink.inflight++;
-    else sink_push_locked(&self->c.sink, refused(t));
-    pthread_mutex_unlock(&self->c.sink.mu);
+    pthread_mutex_lock(&c->sink.mu);
+    c->sink.sent++;
+    if (ok) c->sink.inflight++;
+    else sink_push_locked(&c->sink, refused(t));
+    pthread_mutex_unlock(&c->sink.mu);
+    return ok;
+}
+
+/* start slot i's next call at `t` (loop thread); a call the core refuses is an INTERNAL event and backs off */
+static void loop_send(Loop *self, int i, int64_t t) {
+    Rpc *r = self->pool.slots[i];
+    r->busy = closed_send(&self->c, r, self->c.cq, t);
+    r->resume_at = r->busy ? 0 : t + self->backoff_ns;
 }
 
 static void *loop_main(void *arg) {

@@ -67,7 +67,6 @@ static grpc_status_code await_call(SyncLoop *self, Worker *w, grpc_slice *detail
     grpc_status_code status = ev.success ? r->status : GRPC_STATUS_INTERNAL;
     *details = r->details;
     rpc_finish(r);
-    r->busy = 0;
     return status;
 }
 
@@ -77,23 +76,10 @@ static void *worker_main(void *arg) {
     Rpc *r = w->rpc;
     while (!self->c.stopping) {
         int64_t t = now_ns();
-        grpc_slice body = self->c.payloads[r->next % self->c.n_payloads];
-        r->next++;
-        r->t0 = t;
-        int ok = rpc_start(r, self->c.owner, w->cq, body, self->c.metadata, self->c.n_metadata,
-                           self->c.timeout_s, r) == GRPC_CALL_OK;
-        pthread_mutex_lock(&self->c.sink.mu);
-        self->c.sink.sent++;
-        if (ok) self->c.sink.inflight++;
-        else sink_push_locked(&self->c.sink, refused(t));
-        pthread_mutex_unlock(&self->c.sink.mu);
-        if (!ok) {
-            rpc_finish(r);
-            grpc_slice_unref(r->details);
+        if (!closed_send(&self->c, r, w->cq, t)) {
             sleep_until(self, t + self->backoff_ns);
             continue;
         }
-        r->busy = 1;
         grpc_slice details;
         grpc_status_code status = await_call(self, w, &details);
         pthread_mutex_lock(&self->c.sink.mu);
